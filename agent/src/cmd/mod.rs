@@ -1,0 +1,6 @@
+//! Command-line front ends of the agent. Each file is one subcommand; they parse flags and call the
+//! library, nothing more.
+
+pub mod fim;
+pub mod logtest;
+pub mod pcap;

@@ -1,0 +1,1 @@
+//! FIM adapters (being built): walking, hashing, baseline storage, watching, restore.

@@ -1,0 +1,1 @@
+//! DPI engine (placeholder until built).

@@ -1,0 +1,1 @@
+//! Log-rule engine (placeholder until built).
