@@ -1,22 +1,20 @@
-//! File integrity engine (being built): policy model, baseline records and the differ.
-//! Sans-IO: it never opens files itself; the agent's FIM adapters feed it observations.
+//! File integrity engine: the policy model, baseline records, the differ, text diffs with `nodiff`
+//! redaction, rule ids and levels, and package awareness.
+//!
+//! Sans-IO: it never opens files, walks directories or reads package databases. The agent's FIM adapters
+//! (`bannin-agent`'s `fim` module) observe the file system and feed records, bytes and digests in; this crate
+//! returns decisions and `bannin_proto::Event`s.
 
-use serde::Deserialize;
-use std::path::PathBuf;
+pub mod config;
+pub mod events;
+pub mod pkg;
+pub mod policy;
+pub mod record;
+pub mod textdiff;
 
-/// The `[fim]` section of the agent config.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FimConfig {
-    #[serde(default)]
-    pub paths: Vec<WatchPath>,
-}
-
-/// One `[[fim.paths]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WatchPath {
-    pub path: PathBuf,
-    #[serde(default)]
-    pub realtime: bool,
-}
+pub use config::{Attr, FimConfig, Interval, OnChange, WatchPath};
+pub use events::{rules, ChangeReport, PathClass, Source, Writer};
+pub use pkg::{ContentDigests, PackageIndex, PackageVerdict};
+pub use policy::{Policy, PolicyError, RootPolicy, Standing};
+pub use record::{compare, display_bytes, display_path, ChangeKind, FileKind, FileRecord, Hash32};
+pub use textdiff::{text_diff, DiffOutcome};
