@@ -1,0 +1,659 @@
+//! Evaluation: decoding a line and walking the rule tree, with per-session correlation state.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::event::{Event, FieldKey, Std, STD_COUNT};
+use crate::ruleset::{
+    CtxField, IpEntry, IpNet, Lookup, Offset, Relation, Rule, Ruleset, Target,
+};
+use crate::syslog;
+
+/// Which clock correlation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The log's own timestamp when it has one (replayed files correlate as they did live).
+    LogTime,
+    /// The `now` passed to [`Engine::process`] (what `ossec-logtest` does).
+    Receive,
+}
+
+/// The rule an event matched.
+#[derive(Debug, Clone)]
+pub struct RuleHit {
+    pub id: u32,
+    pub level: u8,
+    pub groups: Vec<String>,
+    pub description: String,
+    pub mitre: Vec<String>,
+    pub no_full_log: bool,
+    pub alert_by_email: bool,
+    /// The rule fired because of correlation (frequency / if_matched_*).
+    pub correlated: bool,
+    pub file: String,
+}
+
+/// What the engine made of one line.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub decoder: Option<String>,
+    /// Decoded fields, static ones first, in a stable order.
+    pub fields: Vec<(String, String)>,
+    pub hostname: Option<String>,
+    pub program_name: Option<String>,
+    pub log: String,
+    pub time: i64,
+    pub rule: Option<RuleHit>,
+    pub alert: bool,
+}
+
+struct Stored {
+    time: i64,
+    std: [Option<String>; STD_COUNT],
+    dynamic: Vec<(String, String)>,
+    location: String,
+    hostname: Option<String>,
+    matched: Cell<u8>,
+}
+
+impl Stored {
+    fn ctx(&self, f: &CtxField) -> Option<&str> {
+        match f {
+            CtxField::Field(FieldKey::Std(s)) => self.std[*s as usize].as_deref(),
+            CtxField::Field(FieldKey::Dyn(d)) => self
+                .dynamic
+                .iter()
+                .find(|(k, _)| k == d)
+                .map(|(_, v)| v.as_str()),
+            CtxField::Location => Some(&self.location),
+            CtxField::Hostname => self.hostname.as_deref(),
+        }
+    }
+}
+
+fn ev_ctx<'a>(ev: &'a Event, f: &CtxField) -> Option<&'a str> {
+    match f {
+        CtxField::Field(k) => ev.get(k),
+        CtxField::Location => Some(&ev.location),
+        CtxField::Hostname => ev.hostname.as_deref(),
+    }
+}
+
+/// Cap on remembered events per correlation list, so memory stays bounded.
+const MAX_STORED: usize = 16384;
+
+/// A ruleset plus one session's correlation state. Sans-IO: feed it lines and times.
+pub struct Engine {
+    rs: Arc<Ruleset>,
+    corr: Vec<VecDeque<Rc<Stored>>>,
+    time_ignored: Vec<i64>,
+    fts_seen: std::cell::RefCell<std::collections::HashSet<String>>,
+    pub time_source: TimeSource,
+    pub location: String,
+}
+
+struct DecodeOut {
+    decoder: Option<usize>,
+    sets: Vec<(FieldKey, String)>,
+}
+
+fn from(log: &str, mut i: usize) -> &str {
+    if i >= log.len() {
+        return "";
+    }
+    while !log.is_char_boundary(i) {
+        i += 1;
+    }
+    &log[i..]
+}
+
+fn slice_lossy(s: &str, a: usize, b: usize) -> String {
+    let bs = s.as_bytes();
+    let b = b.min(bs.len());
+    let a = a.min(b);
+    String::from_utf8_lossy(&bs[a..b]).into_owned()
+}
+
+impl Engine {
+    pub fn new(rs: Arc<Ruleset>) -> Engine {
+        let n = rs.n_corr_lists;
+        let nr = rs.rules.len();
+        Engine {
+            rs,
+            corr: (0..n).map(|_| VecDeque::new()).collect(),
+            time_ignored: vec![i64::MIN; nr],
+            fts_seen: Default::default(),
+            time_source: TimeSource::LogTime,
+            location: "stdin".to_string(),
+        }
+    }
+
+    pub fn ruleset(&self) -> &Ruleset {
+        &self.rs
+    }
+
+    /// Forget all correlation state (a new session).
+    pub fn reset(&mut self) {
+        for l in self.corr.iter_mut() {
+            l.clear();
+        }
+        for t in self.time_ignored.iter_mut() {
+            *t = i64::MIN;
+        }
+        self.fts_seen.borrow_mut().clear();
+    }
+
+    /// Evaluate one log line received at `now` (unix seconds).
+    pub fn process(&mut self, line: &str, now: i64) -> Verdict {
+        let rs = self.rs.clone();
+        let line = line.trim_end_matches(['\n', '\r']);
+        let h = syslog::predecode(line);
+        let mut ev = Event {
+            full_log: line.to_string(),
+            log_start: h.log_start,
+            hostname: h.hostname.map(|(a, b)| line[a..b].to_string()),
+            program_name: h.program.map(|(a, b)| line[a..b].to_string()),
+            location: self.location.clone(),
+            time: now,
+            ..Default::default()
+        };
+        if self.time_source == TimeSource::LogTime {
+            if let Some(t) = h.time {
+                ev.time = syslog::to_unix(t, now);
+            }
+        }
+        let out = decode(&rs, ev.log(), ev.program_name.as_deref());
+        ev.decoder = out.decoder;
+        for (k, v) in out.sets {
+            ev.set(&k, v);
+        }
+
+        let category = ev
+            .decoder
+            .map(|d| rs.decoders[d].category.as_str())
+            .unwrap_or("syslog");
+        let cur_matched = Cell::new(0u8);
+        let mut hit: Option<(usize, bool)> = None;
+        for &n in &rs.top {
+            let r = &rs.rules[rs.nodes[n].rule];
+            if r.category != category {
+                continue;
+            }
+            if let Some(x) = self.check_node(&rs, n, &ev, &cur_matched) {
+                hit = Some(x);
+                break;
+            }
+        }
+
+        let mut v = Verdict {
+            decoder: ev.decoder.map(|d| rs.names[rs.decoders[d].name_id as usize].clone()),
+            fields: Vec::new(),
+            hostname: ev.hostname.clone(),
+            program_name: ev.program_name.clone(),
+            log: ev.log().to_string(),
+            time: ev.time,
+            rule: None,
+            alert: false,
+        };
+        for s in Std::ALL {
+            if let Some(val) = ev.get_std(s) {
+                v.fields.push((s.name().to_string(), val.to_string()));
+            }
+        }
+        for (k, val) in &ev.dynamic {
+            v.fields.push((k.clone(), val.clone()));
+        }
+        let Some((ri, correlated)) = hit else {
+            return v;
+        };
+        let r = &rs.rules[ri];
+        v.rule = Some(RuleHit {
+            id: r.id,
+            level: r.level,
+            groups: r.groups.clone(),
+            description: r.description.clone(),
+            mitre: r.mitre.clone(),
+            no_full_log: r.options.no_full_log,
+            alert_by_email: r.options.alert_by_email,
+            correlated,
+            file: r.file.clone(),
+        });
+        if r.level == 0 {
+            return v;
+        }
+        if r.ignore_time > 0 {
+            let t = &mut self.time_ignored[ri];
+            if *t == i64::MIN {
+                *t = ev.time;
+            } else if ev.time - *t < r.ignore_time {
+                return v;
+            } else {
+                *t = ev.time;
+            }
+        }
+        v.alert = !r.options.no_log;
+        if r.store_list.is_some() || !r.group_lists.is_empty() {
+            let st = Rc::new(Stored {
+                time: ev.time,
+                std: ev.std.clone(),
+                dynamic: ev.dynamic.clone(),
+                location: ev.location.clone(),
+                hostname: ev.hostname.clone(),
+                matched: Cell::new(cur_matched.get()),
+            });
+            let horizon = ev.time - rs.max_timeframe;
+            for li in r.store_list.iter().chain(r.group_lists.iter()) {
+                let l = &mut self.corr[*li];
+                while l.len() >= MAX_STORED
+                    || l.front().map(|f| f.time < horizon).unwrap_or(false)
+                {
+                    l.pop_front();
+                }
+                l.push_back(st.clone());
+            }
+        }
+        v
+    }
+
+    fn check_node(
+        &self,
+        rs: &Ruleset,
+        n: usize,
+        ev: &Event,
+        cur_matched: &Cell<u8>,
+    ) -> Option<(usize, bool)> {
+        let node = &rs.nodes[n];
+        let r = &rs.rules[node.rule];
+        if !rule_matches(rs, r, ev) {
+            return None;
+        }
+        if r.if_fts && !self.first_time_seen(rs, ev) {
+            return None;
+        }
+        let mut correlated = false;
+        if let Some(li) = r.search_list {
+            if !self.search(r, li, ev, cur_matched) {
+                return None;
+            }
+            correlated = true;
+        }
+        for &c in &node.children {
+            if let Some(x) = self.check_node(rs, c, ev, cur_matched) {
+                return Some(x);
+            }
+        }
+        if r.noalert {
+            return None;
+        }
+        Some((node.rule, correlated))
+    }
+
+    /// OSSEC's "first time seen": true (and remembered) when the decoder's `<fts>` key is new.
+    fn first_time_seen(&self, rs: &Ruleset, ev: &Event) -> bool {
+        use crate::ruleset::*;
+        let Some(di) = ev.decoder else { return false };
+        let d = &rs.decoders[di];
+        if d.fts == 0 {
+            return false;
+        }
+        let pick = |bit: u16, v: Option<&str>| -> String {
+            if d.fts & bit != 0 {
+                v.unwrap_or("").to_string()
+            } else {
+                String::new()
+            }
+        };
+        let key = format!(
+            "{} {} {} {} {} {} {} {} {}",
+            rs.names[d.name_id as usize],
+            pick(FTS_ID, ev.get_std(Std::Id)),
+            pick(FTS_DSTUSER, ev.get_std(Std::DstUser)),
+            pick(FTS_SRCUSER, ev.get_std(Std::SrcUser)),
+            pick(FTS_SRCIP, ev.get_std(Std::SrcIp)),
+            pick(FTS_DSTIP, ev.get_std(Std::DstIp)),
+            pick(FTS_DATA, ev.get_std(Std::Data)),
+            pick(FTS_SYSTEMNAME, ev.get_std(Std::SystemName)),
+            pick(FTS_LOCATION, Some(&ev.location)),
+        );
+        // Upstream ignores keys shorter than its minimum size (14 bytes).
+        if key.len() < 14 {
+            return false;
+        }
+        self.fts_seen.borrow_mut().insert(key)
+    }
+
+    fn search(&self, r: &Rule, li: usize, ev: &Event, cur_matched: &Cell<u8>) -> bool {
+        let list = &self.corr[li];
+        let Some(first) = list.back() else {
+            return false;
+        };
+        let mut count = 0u32;
+        'events: for e in list.iter().rev() {
+            if ev.time - e.time > r.timeframe {
+                return false;
+            }
+            for cx in &r.context {
+                let (a, b) = (e.ctx(&cx.target), ev_ctx(ev, &cx.target));
+                let (Some(a), Some(b)) = (a, b) else {
+                    continue 'events;
+                };
+                match cx.rel {
+                    Relation::Same if a != b => continue 'events,
+                    Relation::Different if a == b => continue 'events,
+                    _ => {}
+                }
+            }
+            if !r.extra_context && e.matched.get() >= r.level {
+                return false;
+            }
+            if count < r.frequency {
+                count += 1;
+                continue;
+            }
+            cur_matched.set(r.level);
+            e.matched.set(r.level);
+            if r.if_matched_sid.is_some() {
+                first.matched.set(r.level);
+            }
+            return true;
+        }
+        false
+    }
+}
+
+fn decode(rs: &Ruleset, log: &str, program: Option<&str>) -> DecodeOut {
+    let mut out = DecodeOut {
+        decoder: None,
+        sets: Vec::new(),
+    };
+    let roots = if program.is_some() {
+        &rs.dec_roots_pname
+    } else {
+        &rs.dec_roots_nopname
+    };
+    for node in roots {
+        let d = &rs.decoders[node.dec];
+        let mut pmatch = 0usize;
+        if let Some(p) = program {
+            match &d.program_name {
+                Some(pn) if pn.is_match(p) => {}
+                _ => continue,
+            }
+        }
+        if let Some(pm) = &d.prematch {
+            match pm.find_end(log) {
+                Some(e) => pmatch = e,
+                None => continue,
+            }
+        }
+        out.decoder = Some(node.dec);
+        let mut cmatch = pmatch;
+        // Pick the child: first whose prematch matches, or the first without one.
+        let chain: Vec<usize>;
+        let mut k;
+        if node.children.is_empty() {
+            chain = vec![node.dec];
+            k = 0;
+        } else {
+            chain = node.children.iter().map(|&c| rs.dec_children[c].dec).collect();
+            k = 0;
+            let mut found = false;
+            while k < chain.len() {
+                let cd = &rs.decoders[chain[k]];
+                if let Some(pm) = &cd.prematch {
+                    let base = if cd.prematch_offset == Offset::AfterParent {
+                        pmatch
+                    } else {
+                        0
+                    };
+                    if let Some(e) = pm.find_end(from(log, base)) {
+                        cmatch = base + e;
+                        out.decoder = Some(chain[k]);
+                        found = true;
+                        break;
+                    }
+                } else {
+                    out.decoder = Some(chain[k]);
+                    found = true;
+                    break;
+                }
+                if cd.get_next {
+                    while k < chain.len() && rs.decoders[chain[k]].get_next {
+                        k += 1;
+                    }
+                }
+                k += 1;
+            }
+            if !found {
+                return out;
+            }
+        }
+        let cur = &rs.decoders[chain[k]];
+        if let Some(off) = cur.json {
+            let base = match off {
+                Offset::AfterParent => pmatch,
+                Offset::AfterPrematch => cmatch,
+                _ => 0,
+            };
+            json_decode(from(log, base), &mut out.sets);
+            return out;
+        }
+        let mut regex_prev: Option<usize> = None;
+        loop {
+            let d = &rs.decoders[chain[k]];
+            if let Some(rx) = &d.regex {
+                let base = match d.regex_offset {
+                    Offset::Start => 0,
+                    Offset::AfterParent => pmatch,
+                    Offset::AfterPrematch => cmatch,
+                    Offset::AfterRegex => regex_prev.unwrap_or(cmatch),
+                };
+                let hay = from(log, base);
+                let base = log.len() - hay.len();
+                match rx.captures(hay) {
+                    None => {
+                        if d.get_next && k + 1 < chain.len() {
+                            k += 1;
+                            continue;
+                        }
+                        return out;
+                    }
+                    Some(c) => {
+                        regex_prev = Some(base + c.end);
+                        for (i, g) in c.groups.iter().enumerate() {
+                            if let (Some(key), Some((a, b))) = (d.order.get(i), g) {
+                                out.sets.push((key.clone(), slice_lossy(hay, *a, *b)));
+                            }
+                        }
+                    }
+                }
+            }
+            if d.get_next && k + 1 < chain.len() {
+                k += 1;
+                continue;
+            }
+            break;
+        }
+        return out;
+    }
+    out
+}
+
+fn json_decode(text: &str, sets: &mut Vec<(FieldKey, String)>) {
+    let mut it = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
+    let Some(Ok(v)) = it.next() else {
+        return;
+    };
+    fn flat(prefix: &str, v: &serde_json::Value, sets: &mut Vec<(FieldKey, String)>) {
+        use serde_json::Value;
+        let key = || FieldKey::from_name(prefix);
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flat(&p, v, sets);
+                }
+            }
+            Value::Null => {}
+            Value::String(s) => sets.push((key(), s.clone())),
+            Value::Bool(b) => sets.push((key(), b.to_string())),
+            Value::Number(n) => sets.push((key(), n.to_string())),
+            Value::Array(a) => {
+                if a.iter().all(|x| !x.is_object() && !x.is_array()) {
+                    let parts: Vec<String> = a
+                        .iter()
+                        .map(|x| match x {
+                            Value::String(s) => s.clone(),
+                            o => o.to_string(),
+                        })
+                        .collect();
+                    sets.push((key(), parts.join(",")));
+                } else {
+                    sets.push((key(), v.to_string()));
+                }
+            }
+        }
+    }
+    if v.is_object() {
+        flat("", &v, sets);
+    }
+}
+
+fn ip_found(list: &[IpEntry], value: &str) -> bool {
+    let ip: Option<u32> = value
+        .trim()
+        .parse::<std::net::Ipv4Addr>()
+        .ok()
+        .map(u32::from);
+    let mut all_neg = true;
+    for e in list {
+        if !e.neg {
+            all_neg = false;
+        }
+        let hit = match (&e.net, ip) {
+            (IpNet::V4(net, mask), Some(ip)) => ip & mask == *net,
+            (IpNet::Text(t), _) => value.trim().eq_ignore_ascii_case(t),
+            _ => false,
+        };
+        if hit {
+            return !e.neg;
+        }
+    }
+    all_neg
+}
+
+fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event) -> bool {
+    if let Some(d) = r.decoded_as {
+        match ev.decoder {
+            Some(ed) if rs.decoders[ed].name_id == d => {}
+            _ => return false,
+        }
+    }
+    let log = ev.log();
+    if r.maxsize > 0 && log.len() < r.maxsize {
+        return false;
+    }
+    for (t, p) in &r.checks {
+        let val = match t {
+            Target::Log => Some(log),
+            Target::Field(k) => ev.get(k),
+            Target::User => ev
+                .get_std(Std::DstUser)
+                .or_else(|| ev.get_std(Std::SrcUser)),
+            Target::Hostname => ev.hostname.as_deref(),
+            Target::ProgramName => ev.program_name.as_deref(),
+            Target::Location => Some(ev.location.as_str()),
+        };
+        match val {
+            Some(v) if p.is_match(v) => {}
+            _ => return false,
+        }
+    }
+    if !r.srcip.is_empty() {
+        match ev.get_std(Std::SrcIp) {
+            Some(v) if ip_found(&r.srcip, v) => {}
+            _ => return false,
+        }
+    }
+    if !r.dstip.is_empty() {
+        match ev.get_std(Std::DstIp) {
+            Some(v) if ip_found(&r.dstip, v) => {}
+            _ => return false,
+        }
+    }
+    for lc in &r.lists {
+        let list = &rs.lists[lc.list];
+        let val = ev.get(&lc.field);
+        let ok = match lc.lookup {
+            Lookup::MatchKey => val.map(|v| list.contains_key(v)).unwrap_or(false),
+            Lookup::NotMatchKey => val.map(|v| !list.contains_key(v)).unwrap_or(false),
+            Lookup::MatchKeyValue => val
+                .and_then(|v| list.get(v))
+                .map(|lv| lc.check_value.as_ref().map(|p| p.is_match(lv)).unwrap_or(true))
+                .unwrap_or(false),
+            Lookup::AddressMatchKey | Lookup::NotAddressMatchKey | Lookup::AddressMatchKeyValue => {
+                let found = val.and_then(|v| address_lookup(list, v));
+                match lc.lookup {
+                    Lookup::AddressMatchKey => found.is_some(),
+                    Lookup::NotAddressMatchKey => val.is_some() && found.is_none(),
+                    _ => found
+                        .map(|lv| lc.check_value.as_ref().map(|p| p.is_match(lv)).unwrap_or(true))
+                        .unwrap_or(false),
+                }
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    if r.time.is_some() || r.weekdays.is_some() {
+        let secs = ev.time.rem_euclid(86400);
+        let minute = (secs / 60) as u32;
+        if let Some((a, b, neg)) = r.time {
+            let inside = if a <= b {
+                minute >= a && minute < b
+            } else {
+                minute >= a || minute < b
+            };
+            if inside == neg {
+                return false;
+            }
+        }
+        if let Some(mask) = r.weekdays {
+            // 1970-01-01 was a Thursday (day 4, Sunday = 0).
+            let wd = ((ev.time.div_euclid(86400) + 4).rem_euclid(7)) as u8;
+            if mask & (1 << wd) == 0 {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn address_lookup<'a>(
+    list: &'a std::collections::HashMap<String, String>,
+    ip: &str,
+) -> Option<&'a String> {
+    let mut key = ip.trim();
+    loop {
+        if let Some(v) = list.get(key) {
+            return Some(v);
+        }
+        // Lists hold networks as address prefixes ("10.1." or "10.1"); try shorter ones.
+        match key.rfind('.') {
+            Some(i) => {
+                if let Some(v) = list.get(&key[..=i]) {
+                    return Some(v);
+                }
+                key = &key[..i];
+            }
+            None => return None,
+        }
+    }
+}
