@@ -181,7 +181,7 @@ impl Engine {
             if r.category != category {
                 continue;
             }
-            if let Some(x) = self.check_node(&rs, n, &ev, &cur_matched) {
+            if let Some(x) = self.check_node(&rs, n, &ev, &cur_matched, now) {
                 hit = Some(x);
                 break;
             }
@@ -244,7 +244,13 @@ impl Engine {
                 matched: Cell::new(cur_matched.get()),
             });
             let horizon = ev.time - rs.max_timeframe;
-            for li in r.store_list.iter().chain(r.group_lists.iter()) {
+            // Like upstream, an event feeds its rule's if_matched_sid list, or else the
+            // if_matched_group lists of its groups, not both.
+            let lists: &[usize] = match &r.store_list {
+                Some(l) => std::slice::from_ref(l),
+                None => &r.group_lists,
+            };
+            for li in lists {
                 let l = &mut self.corr[*li];
                 while l.len() >= MAX_STORED
                     || l.front().map(|f| f.time < horizon).unwrap_or(false)
@@ -263,10 +269,11 @@ impl Engine {
         n: usize,
         ev: &Event,
         cur_matched: &Cell<u8>,
+        now: i64,
     ) -> Option<(usize, bool)> {
         let node = &rs.nodes[n];
         let r = &rs.rules[node.rule];
-        if !rule_matches(rs, r, ev) {
+        if !rule_matches(rs, r, ev, now) {
             return None;
         }
         if r.if_fts && !self.first_time_seen(rs, ev) {
@@ -280,7 +287,7 @@ impl Engine {
             correlated = true;
         }
         for &c in &node.children {
-            if let Some(x) = self.check_node(rs, c, ev, cur_matched) {
+            if let Some(x) = self.check_node(rs, c, ev, cur_matched, now) {
                 return Some(x);
             }
         }
@@ -548,7 +555,9 @@ fn ip_found(list: &[IpEntry], value: &str) -> bool {
     all_neg
 }
 
-fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event) -> bool {
+/// `now` is the receive time: like upstream, `<time>`/`<weekday>` policies look at the clock
+/// when the event is analysed, not at the log's own timestamp.
+fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, now: i64) -> bool {
     if let Some(d) = r.decoded_as {
         match ev.decoder {
             Some(ed) if rs.decoders[ed].name_id == d => {}
@@ -613,7 +622,7 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event) -> bool {
         }
     }
     if r.time.is_some() || r.weekdays.is_some() {
-        let secs = ev.time.rem_euclid(86400);
+        let secs = now.rem_euclid(86400);
         let minute = (secs / 60) as u32;
         if let Some((a, b, neg)) = r.time {
             let inside = if a <= b {
@@ -627,7 +636,7 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event) -> bool {
         }
         if let Some(mask) = r.weekdays {
             // 1970-01-01 was a Thursday (day 4, Sunday = 0).
-            let wd = ((ev.time.div_euclid(86400) + 4).rem_euclid(7)) as u8;
+            let wd = ((now.div_euclid(86400) + 4).rem_euclid(7)) as u8;
             if mask & (1 << wd) == 0 {
                 return false;
             }

@@ -7,6 +7,8 @@ pub enum Dialect {
     OsMatch,
     OsRegex,
     Pcre2,
+    /// OSSEC's `*_pcre2` tags compile case-insensitively, like the OS_* patterns they replace.
+    Pcre2Caseless,
 }
 
 impl Dialect {
@@ -45,9 +47,11 @@ impl Pattern {
         let compiled = match dialect {
             Dialect::OsMatch => Compiled::OsMatch(OsMatch::new(src)?),
             Dialect::OsRegex => Compiled::OsRegex(OsRegex::new(src)?),
-            Dialect::Pcre2 => {
+            Dialect::Pcre2 | Dialect::Pcre2Caseless => {
                 let mut b = pcre2::bytes::RegexBuilder::new();
-                b.jit_if_available(true).utf(false);
+                b.jit_if_available(true)
+                    .utf(false)
+                    .caseless(dialect == Dialect::Pcre2Caseless);
                 Compiled::Pcre2(
                     b.build(src)
                         .map_err(|e| PatternError(format!("PCRE2: {e}")))?,

@@ -240,8 +240,8 @@ impl fmt::Display for LoadSummary {
     }
 }
 
-/// How `frequency` counts. OSSEC and Wazuh fire when `frequency` matching events (this one
-/// included) fall in the timeframe; the attribute is stored minus two internally upstream.
+/// How `frequency` counts: upstream fires when more than `frequency` earlier matching events
+/// (plus this one) are in the timeframe; `frequency_offset` is subtracted from the attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialects {
     pub frequency_offset: i64,
@@ -249,7 +249,7 @@ pub struct Dialects {
 
 impl Default for Dialects {
     fn default() -> Self {
-        Dialects { frequency_offset: 2 }
+        Dialects { frequency_offset: 0 }
     }
 }
 
@@ -841,7 +841,7 @@ fn parse_decoder(n: &Node, file: &str, names: &mut HashMap<String, u32>) -> Resu
             "parent" => parent = Some(t.trim().to_string()),
             "program_name" | "program_name_pcre2" => {
                 let d = if c.name.ends_with("pcre2") {
-                    Dialect::Pcre2
+                    Dialect::Pcre2Caseless
                 } else {
                     dialect_of(c, Dialect::OsMatch)?
                 };
@@ -852,7 +852,7 @@ fn parse_decoder(n: &Node, file: &str, names: &mut HashMap<String, u32>) -> Resu
             }
             "prematch" | "prematch_pcre2" => {
                 let d = if c.name.ends_with("pcre2") {
-                    Dialect::Pcre2
+                    Dialect::Pcre2Caseless
                 } else {
                     dialect_of(c, Dialect::OsRegex)?
                 };
@@ -864,7 +864,7 @@ fn parse_decoder(n: &Node, file: &str, names: &mut HashMap<String, u32>) -> Resu
             }
             "regex" | "pcre2" => {
                 let d = if c.name == "pcre2" {
-                    Dialect::Pcre2
+                    Dialect::Pcre2Caseless
                 } else {
                     dialect_of(c, Dialect::OsRegex)?
                 };
@@ -1186,7 +1186,7 @@ fn parse_rule(
         match name {
             "match" | "match_pcre2" => {
                 let d = if name.ends_with("pcre2") {
-                    Dialect::Pcre2
+                    Dialect::Pcre2Caseless
                 } else {
                     dialect_of(c, Dialect::OsMatch)?
                 };
@@ -1197,7 +1197,7 @@ fn parse_rule(
             }
             "regex" | "pcre2" | "regex_pcre2" => {
                 let d = if name != "regex" {
-                    Dialect::Pcre2
+                    Dialect::Pcre2Caseless
                 } else {
                     dialect_of(c, Dialect::OsRegex)?
                 };
@@ -1337,7 +1337,7 @@ fn parse_rule(
             _ => {
                 if let Some((tg, default)) = target_of(name) {
                     let d = if name.ends_with("_pcre2") {
-                        Dialect::Pcre2
+                        Dialect::Pcre2Caseless
                     } else {
                         dialect_of(c, default)?
                     };

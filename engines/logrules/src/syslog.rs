@@ -210,23 +210,12 @@ pub fn year_of(unix: i64) -> i64 {
     yoe + era * 400 + if m <= 2 { 1 } else { 0 }
 }
 
-/// Unix time of a header timestamp; a year-less syslog time is placed in the year of `now`
-/// (or the previous one when that would put it more than a day in the future).
+/// Unix time of a header timestamp; a year-less syslog time is placed in the year of `now`,
+/// as upstream does (no guessing across New Year, so a replay orders events as upstream did).
 pub fn to_unix(t: (Option<i32>, u32, u32, u32, u32, u32), now: i64) -> i64 {
     let (y, mo, d, h, mi, s) = t;
-    let secs = |y: i64| days_from_civil(y, mo, d) * 86400 + (h * 3600 + mi * 60 + s) as i64;
-    match y {
-        Some(y) => secs(y as i64),
-        None => {
-            let y = year_of(now);
-            let v = secs(y);
-            if v > now + 86400 {
-                secs(y - 1)
-            } else {
-                v
-            }
-        }
-    }
+    let y = y.map(|y| y as i64).unwrap_or_else(|| year_of(now));
+    days_from_civil(y, mo, d) * 86400 + (h * 3600 + mi * 60 + s) as i64
 }
 
 #[cfg(test)]

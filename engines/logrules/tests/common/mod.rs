@@ -49,6 +49,9 @@ fn add_lists(b: &mut RulesetBuilder, root: &Path, dir: &Path) {
 pub fn load_ossec(shared: &Path) -> (Arc<Ruleset>, LoadSummary) {
     let base = shared.join("corpus/logs/ossec");
     let mut b = RulesetBuilder::new();
+    if let Some(o) = std::env::var("LOGRULES_FREQ_OFFSET").ok().and_then(|v| v.parse().ok()) {
+        b.dialects.frequency_offset = o;
+    }
     for p in sorted_files(&base.join("decoders"), Some("xml")) {
         b.add_decoders(&p.file_name().unwrap().to_string_lossy(), &std::fs::read(&p).unwrap());
     }
