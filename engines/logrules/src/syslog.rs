@@ -72,24 +72,35 @@ fn timestamp(b: &[u8]) -> Option<((Option<i32>, u32, u32, u32, u32, u32), usize)
             return Some(((Some(y as i32), mo, d, h, mi, s), 20));
         }
     }
-    // ISO 8601 "yyyy-mm-ddThh:mm:ss[.frac][Z|+hh:mm]"
+    // ISO 8601 "yyyy-mm-ddThh:mm:ss[.frac][Z|+hh:mm]", or with a space instead of the 'T'
+    // when a fraction and a zone follow (macOS unified log).
     if b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b' ') {
         if let (Some(y), Some(mo), Some(d), Some((h, mi, s))) =
             (num(&b[..4]), num(&b[5..7]), num(&b[8..10]), hms(&b[11..]))
         {
             let mut i = 19;
+            let mut frac = false;
             if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
                 i += 1;
+                frac = true;
                 while i < b.len() && b[i].is_ascii_digit() {
                     i += 1;
                 }
             }
+            let mut zone = false;
             if b.get(i) == Some(&b'Z') {
                 i += 1;
-            } else if matches!(b.get(i), Some(b'+') | Some(b'-')) && b.len() >= i + 6 && b[i + 3] == b':' {
-                i += 6;
+                zone = true;
+            } else if matches!(b.get(i), Some(b'+') | Some(b'-')) {
+                if b.len() >= i + 6 && b[i + 3] == b':' {
+                    i += 6;
+                    zone = true;
+                } else if b.len() >= i + 5 && b[i + 1..i + 5].iter().all(u8::is_ascii_digit) {
+                    i += 5;
+                    zone = true;
+                }
             }
-            if b.get(i) == Some(&b' ') {
+            if b.get(i) == Some(&b' ') && (b[10] == b'T' || (frac && zone)) {
                 return Some(((Some(y as i32), mo, d, h, mi, s), i));
             }
         }
@@ -132,10 +143,8 @@ fn program_at(b: &[u8], i: usize) -> Option<((usize, usize), Option<(usize, usiz
         return None;
     }
     j += 1;
-    if j < b.len() {
-        if b[j] != b' ' {
-            return None;
-        }
+    // "prog[pid]:msg" without the space is accepted too.
+    if b.get(j) == Some(&b' ') {
         j += 1;
     }
     Some((prog, pid, j))
