@@ -6,3 +6,11 @@
 
 pub mod cmd;
 pub mod fim;
+pub mod net;
+pub mod config;
+pub mod identity;
+pub mod logs;
+pub mod outbox;
+pub mod pipeline;
+pub mod sources;
+pub mod uplink;
