@@ -13,6 +13,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Enroll this host with a manager (generates the key pair here; only a CSR leaves the host).
+    Enroll(cmd::enroll::Args),
+    /// Run the agent: watch, inspect, and deliver events to the manager.
+    Run(cmd::run::Args),
+    /// Inspect the durable outbox (and fill it for benchmarks).
+    #[command(hide = true)]
+    Outbox(cmd::outbox::Args),
     /// Test log lines from stdin against decoders and rules, like ossec-logtest/wazuh-logtest.
     Logtest(cmd::logtest::Args),
     /// Inspect pcap/pcapng files with Suricata-language rules and print EVE JSON alerts.
@@ -23,7 +30,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BANNIN_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
+        Command::Enroll(args) => cmd::enroll::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Outbox(args) => cmd::outbox::run(args),
         Command::Logtest(args) => cmd::logtest::run(args),
         Command::Pcap(args) => cmd::pcap::run(args),
         Command::Fim(args) => cmd::fim::run(args),
