@@ -6,9 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::event::{Event, FieldKey, Std, STD_COUNT};
-use crate::ruleset::{
-    CtxField, IpEntry, IpNet, Lookup, Offset, Relation, Rule, Ruleset, Target,
-};
+use crate::ruleset::{CtxField, IpEntry, IpNet, Lookup, Offset, Relation, Rule, Ruleset, Target};
 use crate::syslog;
 
 /// Which clock correlation uses.
@@ -188,7 +186,9 @@ impl Engine {
         }
 
         let mut v = Verdict {
-            decoder: ev.decoder.map(|d| rs.names[rs.decoders[d].name_id as usize].clone()),
+            decoder: ev
+                .decoder
+                .map(|d| rs.names[rs.decoders[d].name_id as usize].clone()),
             fields: Vec::new(),
             hostname: ev.hostname.clone(),
             program_name: ev.program_name.clone(),
@@ -224,13 +224,15 @@ impl Engine {
             return v;
         }
         if r.ignore_time > 0 {
+            // Upstream: the first alert starts the quiet period; once it has passed, one more
+            // alert goes out and the period starts again at the next one.
             let t = &mut self.time_ignored[ri];
             if *t == i64::MIN {
                 *t = ev.time;
             } else if ev.time - *t < r.ignore_time {
                 return v;
             } else {
-                *t = ev.time;
+                *t = i64::MIN;
             }
         }
         v.alert = !r.options.no_log;
@@ -252,8 +254,7 @@ impl Engine {
             };
             for li in lists {
                 let l = &mut self.corr[*li];
-                while l.len() >= MAX_STORED
-                    || l.front().map(|f| f.time < horizon).unwrap_or(false)
+                while l.len() >= MAX_STORED || l.front().map(|f| f.time < horizon).unwrap_or(false)
                 {
                     l.pop_front();
                 }
@@ -404,7 +405,11 @@ fn decode(rs: &Ruleset, log: &str, program: Option<&str>) -> DecodeOut {
             chain = vec![node.dec];
             k = 0;
         } else {
-            chain = node.children.iter().map(|&c| rs.dec_children[c].dec).collect();
+            chain = node
+                .children
+                .iter()
+                .map(|&c| rs.dec_children[c].dec)
+                .collect();
             k = 0;
             let mut found = false;
             while k < chain.len() {
@@ -604,7 +609,12 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, now: i64) -> bool {
             Lookup::NotMatchKey => val.map(|v| !list.contains_key(v)).unwrap_or(false),
             Lookup::MatchKeyValue => val
                 .and_then(|v| list.get(v))
-                .map(|lv| lc.check_value.as_ref().map(|p| p.is_match(lv)).unwrap_or(true))
+                .map(|lv| {
+                    lc.check_value
+                        .as_ref()
+                        .map(|p| p.is_match(lv))
+                        .unwrap_or(true)
+                })
                 .unwrap_or(false),
             Lookup::AddressMatchKey | Lookup::NotAddressMatchKey | Lookup::AddressMatchKeyValue => {
                 let found = val.and_then(|v| address_lookup(list, v));
@@ -612,7 +622,12 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, now: i64) -> bool {
                     Lookup::AddressMatchKey => found.is_some(),
                     Lookup::NotAddressMatchKey => val.is_some() && found.is_none(),
                     _ => found
-                        .map(|lv| lc.check_value.as_ref().map(|p| p.is_match(lv)).unwrap_or(true))
+                        .map(|lv| {
+                            lc.check_value
+                                .as_ref()
+                                .map(|p| p.is_match(lv))
+                                .unwrap_or(true)
+                        })
                         .unwrap_or(false),
                 }
             }

@@ -466,26 +466,34 @@ fn run(sub: &SubRegex, s: &[u8], mut marks: Option<&mut Vec<Option<isize>>>) -> 
     };
     let mut q = pt;
     let ok = end_of_pat(&mut q)
-        || (p(q) == BS && regex_matched && {
-            q += 2;
-            is_plus(p(q))
-        } && {
-            q += 1;
-            end_of_pat(&mut q) || (p(q) == BS && {
+        || (p(q) == BS
+            && regex_matched
+            && {
                 q += 2;
-                p(q) == b'*'
-            } && {
+                is_plus(p(q))
+            }
+            && {
                 q += 1;
                 end_of_pat(&mut q)
+                    || (p(q) == BS
+                        && {
+                            q += 2;
+                            p(q) == b'*'
+                        }
+                        && {
+                            q += 1;
+                            end_of_pat(&mut q)
+                        })
             })
-        })
-        || (p(q) == BS && {
-            q += 2;
-            p(q) == b'*'
-        } && {
-            q += 1;
-            end_of_pat(&mut q)
-        });
+        || (p(q) == BS
+            && {
+                q += 2;
+                p(q) == b'*'
+            }
+            && {
+                q += 1;
+                end_of_pat(&mut q)
+            });
     if ok {
         return r_code;
     }
@@ -619,11 +627,13 @@ mod tests {
         let m = r.captures(s).unwrap();
         assert_eq!(&s[m.groups[0].0..m.groups[0].1], "bob");
         assert_eq!(&s[m.groups[1].0..m.groups[1].1], "1.2.3.4");
-        let r = OsRegex::new("for (\\S+) from (\\S+) port (\\d+)").unwrap();
+        // Upstream's matcher restarts after a failed literal instead of backtracking fully.
+        let r = OsRegex::new("user (\\S+) from (\\S+) port (\\d+)").unwrap();
         let s = "Failed password for invalid user x from 10.0.0.1 port 22 ssh2";
         let m = r.captures(s).unwrap();
         let g: Vec<&str> = m.groups.iter().map(|&(a, b)| &s[a..b]).collect();
-        assert_eq!(g, vec!["invalid", "10.0.0.1", "22"][..0].to_vec().into_iter().chain(g.iter().copied()).collect::<Vec<_>>());
+        assert_eq!(g, vec!["x", "10.0.0.1", "22"]);
+        assert_eq!(&s[m.end..], " ssh2");
     }
 
     #[test]

@@ -186,7 +186,11 @@ pub struct Skipped {
 
 impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {} skipped: {}", self.file, self.line, self.what, self.reason)
+        write!(
+            f,
+            "{}:{}: {} skipped: {}",
+            self.file, self.line, self.what, self.reason
+        )
     }
 }
 
@@ -249,7 +253,9 @@ pub struct Dialects {
 
 impl Default for Dialects {
     fn default() -> Self {
-        Dialects { frequency_offset: 0 }
+        Dialects {
+            frequency_offset: 0,
+        }
     }
 }
 
@@ -331,21 +337,27 @@ impl RulesetBuilder {
     }
 
     pub fn add_decoders(&mut self, name: &str, bytes: &[u8]) {
-        self.decoder_files
-            .push((name.to_string(), String::from_utf8_lossy(bytes).into_owned()));
+        self.decoder_files.push((
+            name.to_string(),
+            String::from_utf8_lossy(bytes).into_owned(),
+        ));
     }
 
     pub fn add_rules(&mut self, name: &str, bytes: &[u8]) {
-        self.rule_files
-            .push((name.to_string(), String::from_utf8_lossy(bytes).into_owned()));
+        self.rule_files.push((
+            name.to_string(),
+            String::from_utf8_lossy(bytes).into_owned(),
+        ));
     }
 
     /// Add a CDB-style text list (`key:value` lines). `name` is its path relative to the
     /// lists directory (e.g. `amazon/aws-sources`); rules may refer to it as
     /// `etc/lists/NAME`.
     pub fn add_list(&mut self, name: &str, bytes: &[u8]) {
-        self.list_files
-            .push((name.to_string(), String::from_utf8_lossy(bytes).into_owned()));
+        self.list_files.push((
+            name.to_string(),
+            String::from_utf8_lossy(bytes).into_owned(),
+        ));
     }
 
     pub fn build(mut self) -> (Ruleset, LoadSummary) {
@@ -820,7 +832,11 @@ fn intern(names: &mut HashMap<String, u32>, n: &str) -> u32 {
     *names.entry(n.to_string()).or_insert(l)
 }
 
-fn parse_decoder(n: &Node, file: &str, names: &mut HashMap<String, u32>) -> Result<Decoder, String> {
+fn parse_decoder(
+    n: &Node,
+    file: &str,
+    names: &mut HashMap<String, u32>,
+) -> Result<Decoder, String> {
     let name = n
         .attr("name")
         .ok_or("decoder without a name attribute")?
@@ -964,7 +980,11 @@ fn parse_ip(s: &str) -> IpEntry {
     let net = match v4 {
         Some(ip) => {
             let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             IpNet::V4(u32::from(ip) & mask, mask)
         }
         None => IpNet::Text(s.to_ascii_lowercase()),
@@ -1009,7 +1029,15 @@ fn parse_time(s: &str) -> Option<(u32, u32, bool)> {
 }
 
 fn parse_weekdays(s: &str) -> Option<u8> {
-    let days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+    let days = [
+        "sunday",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+    ];
     let day = |w: &str| -> Option<usize> {
         let w = w.trim().to_ascii_lowercase();
         days.iter().position(|d| d.starts_with(&w) && w.len() >= 3)
@@ -1123,7 +1151,10 @@ fn parse_rule(
     let mut overwrite = false;
     for (k, v) in &n.attrs {
         let v = v.trim();
-        let num = || v.parse::<i64>().map_err(|_| format!("attribute {k}=\"{v}\" is not a number"));
+        let num = || {
+            v.parse::<i64>()
+                .map_err(|_| format!("attribute {k}=\"{v}\" is not a number"))
+        };
         match k.to_ascii_lowercase().as_str() {
             "id" => id = Some(num()? as u32),
             "level" => level = Some(num()?.clamp(0, 16) as u8),
@@ -1345,7 +1376,14 @@ fn parse_rule(
                 } else if let Some(cx) = ctx_of(name) {
                     if matches!(
                         (&cx.target, name),
-                        (_, "same_src_port" | "same_dst_port" | "same_user" | "same_location" | "different_url")
+                        (
+                            _,
+                            "same_src_port"
+                                | "same_dst_port"
+                                | "same_user"
+                                | "same_location"
+                                | "different_url"
+                        )
                     ) {
                         r.extra_context = true;
                     }
@@ -1357,7 +1395,8 @@ fn parse_rule(
         }
     }
     if let Some((s, d, neg)) = matchp {
-        r.checks.insert(0, (Target::Log, compile(&s, d, neg, "match")?));
+        r.checks
+            .insert(0, (Target::Log, compile(&s, d, neg, "match")?));
     }
     if let Some((s, d, neg)) = regexp {
         let pos = r
@@ -1365,7 +1404,8 @@ fn parse_rule(
             .iter()
             .position(|(t, _)| *t != Target::Log)
             .unwrap_or(r.checks.len());
-        r.checks.insert(pos, (Target::Log, compile(&s, d, neg, "regex")?));
+        r.checks
+            .insert(pos, (Target::Log, compile(&s, d, neg, "regex")?));
     }
     if let Some(g) = if_matched_group {
         if r.if_sid.is_empty() && r.if_group.is_empty() {
@@ -1395,15 +1435,22 @@ fn parse_rule(
     Ok(r)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sniffs_file_kinds() {
-        assert_eq!(sniff_kind("<decoder name=\"a\"></decoder>"), FileKind::Decoders);
-        assert_eq!(sniff_kind("<var name=\"x\">y</var><group name=\"g\"><rule id=\"1\" level=\"0\"/></group>"), FileKind::Rules);
+        assert_eq!(
+            sniff_kind("<decoder name=\"a\"></decoder>"),
+            FileKind::Decoders
+        );
+        assert_eq!(
+            sniff_kind(
+                "<var name=\"x\">y</var><group name=\"g\"><rule id=\"1\" level=\"0\"/></group>"
+            ),
+            FileKind::Rules
+        );
         assert_eq!(sniff_kind("hello"), FileKind::Unknown);
     }
 
@@ -1411,7 +1458,10 @@ mod tests {
     fn weekdays_and_time() {
         assert_eq!(parse_weekdays("weekends"), Some(0b1000001));
         assert_eq!(parse_weekdays("monday - friday"), Some(0b0111110));
-        assert_eq!(parse_time("6 pm - 8:30 am"), Some((18 * 60, 8 * 60 + 30, false)));
+        assert_eq!(
+            parse_time("6 pm - 8:30 am"),
+            Some((18 * 60, 8 * 60 + 30, false))
+        );
     }
 
     #[test]

@@ -55,7 +55,9 @@ fn timestamp(b: &[u8]) -> Option<((Option<i32>, u32, u32, u32, u32, u32), usize)
                 }
             }
             let mut year = None;
-            if b.len() >= i + 5 && b[i] == b' ' && b[i + 1..i + 5].iter().all(u8::is_ascii_digit)
+            if b.len() >= i + 5
+                && b[i] == b' '
+                && b[i + 1..i + 5].iter().all(u8::is_ascii_digit)
                 && b.get(i + 5) == Some(&b' ')
             {
                 year = num(&b[i + 1..i + 5]).map(|y| y as i32);
@@ -138,6 +140,10 @@ fn program_at(b: &[u8], i: usize) -> Option<((usize, usize), Option<(usize, usiz
         }
         pid = Some((k0, k));
         j = k + 1;
+        // "prog[pid] msg" (no colon) is a program too.
+        if b.get(j) == Some(&b' ') {
+            return Some((prog, pid, j + 1));
+        }
     }
     if b.get(j) != Some(&b':') {
         return None;
@@ -150,11 +156,62 @@ fn program_at(b: &[u8], i: usize) -> Option<((usize, usize), Option<(usize, usiz
     Some((prog, pid, j))
 }
 
+/// Solaris adds "[ID 123456 facility.level] " after the program name.
+fn skip_solaris_id(b: &[u8], i: usize) -> usize {
+    if b[i.min(b.len())..].starts_with(b"[ID ") {
+        if let Some(e) = b[i..].iter().position(|&c| c == b']') {
+            let j = i + e + 1;
+            if b.get(j) == Some(&b' ') {
+                return j + 1;
+            }
+        }
+    }
+    i
+}
+
+/// Timestamps some daemons write at the start of the message, which upstream strips:
+/// Apache 2.2 "[Wed Dec 13 06:59:54 2013] " and snort fast "10/20-20:43:32.334621  ".
+fn message_stamp(b: &[u8]) -> Option<usize> {
+    if b.len() > 27
+        && b[0] == b'['
+        && b[4] == b' '
+        && b[8] == b' '
+        && b[25] == b']'
+        && b[26] == b' '
+    {
+        if month(&b[5..]).is_some() && hms(&b[12..]).is_some() {
+            return Some(27);
+        }
+    }
+    if b.len() > 16
+        && b[2] == b'/'
+        && b[5] == b'-'
+        && b[8] == b':'
+        && b[11] == b':'
+        && b[14] == b'.'
+    {
+        let mut i = 15;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if b.get(i) == Some(&b' ') {
+            while b.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            return Some(i);
+        }
+    }
+    None
+}
+
 /// Pre-decode one line.
 pub fn predecode(line: &str) -> Header {
     let b = line.as_bytes();
     let mut h = Header::default();
     let Some((t, mut i)) = timestamp(b) else {
+        if let Some(n) = message_stamp(b) {
+            h.log_start = n;
+        }
         return h;
     };
     h.time = Some(t);
@@ -164,17 +221,11 @@ pub fn predecode(line: &str) -> Header {
         i += 1;
     }
     h.log_start = i.min(b.len());
-    // A program right after the timestamp (no hostname, e.g. Solaris or local syslog).
-    if let Some((prog, pid, start)) = program_at(b, i) {
-        h.program = Some(prog);
-        h.pid = pid;
-        h.log_start = start;
-        return h;
-    }
     let mut j = i;
     while j < b.len() && host_char(b[j]) {
         j += 1;
     }
+    // Without a valid hostname the message starts right after the timestamp.
     if j == i || b.get(j) != Some(&b' ') {
         return h;
     }
@@ -182,7 +233,7 @@ pub fn predecode(line: &str) -> Header {
     // "host:" is a program name without hostname only when followed by a space.
     if b[j - 1] == b':' {
         h.program = Some((i, j - 1));
-        h.log_start = j + 1;
+        h.log_start = skip_solaris_id(b, j + 1);
         return h;
     }
     h.hostname = Some(host);
@@ -190,7 +241,7 @@ pub fn predecode(line: &str) -> Header {
     if let Some((prog, pid, start)) = program_at(b, j + 1) {
         h.program = Some(prog);
         h.pid = pid;
-        h.log_start = start;
+        h.log_start = skip_solaris_id(b, start);
     }
     h
 }

@@ -283,7 +283,8 @@ mod tests {
 
     #[test]
     fn stray_less_than_in_patterns_is_text() {
-        let nodes = parse("<decoder name=\"a\">\n<regex>^(\\S+)[<=>](\\d+)< x</regex>\n</decoder>").unwrap();
+        let nodes = parse("<decoder name=\"a\">\n<regex>^(\\S+)[<=>](\\d+)< x</regex>\n</decoder>")
+            .unwrap();
         assert_eq!(nodes[0].children[0].text, "^(\\S+)[<=>](\\d+)< x");
     }
 

@@ -75,11 +75,18 @@ fn run(rs: Arc<Ruleset>, cases: &[Case], title: &str) -> f64 {
             } else if dec != c.decoder {
                 format!("{}: decoder want '{}' got '{}'", c.file, c.decoder, dec)
             } else {
-                format!("{}: rule want {}:{} got {}:{}", c.file, c.rule, c.level, rule, level)
+                format!(
+                    "{}: rule want {}:{} got {}:{}",
+                    c.file, c.rule, c.level, rule, level
+                )
             };
             t.bad(
                 cause,
-                format!("[{}] {}", c.section, c.lines.last().cloned().unwrap_or_default()),
+                format!(
+                    "[{}] {}",
+                    c.section,
+                    c.lines.last().cloned().unwrap_or_default()
+                ),
             );
         }
     }
@@ -89,7 +96,9 @@ fn run(rs: Arc<Ruleset>, cases: &[Case], title: &str) -> f64 {
 
 #[test]
 fn ossec_ini_suite_pass_rate() {
-    let Some(shared) = common::shared() else { return };
+    let Some(shared) = common::shared() else {
+        return;
+    };
     let (rs, summary) = common::load_ossec(&shared);
     println!("OSSEC ruleset: {summary}");
     let cases = read_cases(&shared.join("corpus/logs/ossec/testing/cases.jsonl"), true);
@@ -113,10 +122,15 @@ fn wazuh_patch(name: &str, text: String) -> String {
 
 #[test]
 fn wazuh_ini_suite_pass_rate() {
-    let Some(shared) = common::shared() else { return };
+    let Some(shared) = common::shared() else {
+        return;
+    };
     let (rs, summary) = common::load_wazuh(&shared, wazuh_patch);
     println!("Wazuh ruleset: {summary}");
-    let cases = read_cases(&shared.join("corpus/logs/wazuh-4.14.7/testing/cases.jsonl"), false);
+    let cases = read_cases(
+        &shared.join("corpus/logs/wazuh-4.14.7/testing/cases.jsonl"),
+        false,
+    );
     let rate = run(rs, &cases, "Wazuh 4.14.7 .ini suite");
     assert!(rate >= 0.0, "Wazuh .ini pass rate {rate:.2}% below floor");
 }

@@ -12,7 +12,9 @@ use bannin_logrules::{Engine, TimeSource};
 const NOW: i64 = 1_700_049_600;
 
 fn run_kind(kind: &str, floor: f64) {
-    let Some(shared) = common::shared() else { return };
+    let Some(shared) = common::shared() else {
+        return;
+    };
     let (rs, summary) = common::load_ossec(&shared);
     println!("OSSEC ruleset: {summary}");
     let dir = tempfile::tempdir().unwrap();
@@ -30,8 +32,15 @@ fn run_kind(kind: &str, floor: f64) {
     )
     .unwrap();
     let mut eng = Engine::new(rs);
-    eng.time_source = if std::env::var("LOGRULES_RECEIVE_TIME").is_ok() { TimeSource::Receive } else { TimeSource::LogTime };
-    let now: i64 = std::env::var("LOGRULES_NOW").ok().and_then(|v| v.parse().ok()).unwrap_or(NOW);
+    eng.time_source = if std::env::var("LOGRULES_RECEIVE_TIME").is_ok() {
+        TimeSource::Receive
+    } else {
+        TimeSource::LogTime
+    };
+    let now: i64 = std::env::var("LOGRULES_NOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(NOW);
     let mut t = common::Tally::default();
     for (line, exp) in text.lines().zip(expected.lines().skip(1)) {
         let cols: Vec<&str> = exp.split('\t').collect();
@@ -54,7 +63,11 @@ fn run_kind(kind: &str, floor: f64) {
         }
     }
     t.report(&format!("OSSEC 100k corpus '{kind}'"));
-    assert!(t.rate() >= floor, "pass rate {:.2}% fell below the floor {floor}%", t.rate());
+    assert!(
+        t.rate() >= floor,
+        "pass rate {:.2}% fell below the floor {floor}%",
+        t.rate()
+    );
 }
 
 #[test]

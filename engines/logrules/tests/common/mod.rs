@@ -26,7 +26,12 @@ fn sorted_files(dir: &Path, ext: Option<&str>) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
-    v.retain(|p| p.is_file() && ext.map(|e| p.extension().and_then(|x| x.to_str()) == Some(e)).unwrap_or(true));
+    v.retain(|p| {
+        p.is_file()
+            && ext
+                .map(|e| p.extension().and_then(|x| x.to_str()) == Some(e))
+                .unwrap_or(true)
+    });
     v.sort();
     v
 }
@@ -37,7 +42,12 @@ fn add_lists(b: &mut RulesetBuilder, root: &Path, dir: &Path) {
         b.add_list(&rel, &std::fs::read(&p).unwrap());
     }
     let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     subs.sort();
     for s in subs {
@@ -49,11 +59,17 @@ fn add_lists(b: &mut RulesetBuilder, root: &Path, dir: &Path) {
 pub fn load_ossec(shared: &Path) -> (Arc<Ruleset>, LoadSummary) {
     let base = shared.join("corpus/logs/ossec");
     let mut b = RulesetBuilder::new();
-    if let Some(o) = std::env::var("LOGRULES_FREQ_OFFSET").ok().and_then(|v| v.parse().ok()) {
+    if let Some(o) = std::env::var("LOGRULES_FREQ_OFFSET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         b.dialects.frequency_offset = o;
     }
     for p in sorted_files(&base.join("decoders"), Some("xml")) {
-        b.add_decoders(&p.file_name().unwrap().to_string_lossy(), &std::fs::read(&p).unwrap());
+        b.add_decoders(
+            &p.file_name().unwrap().to_string_lossy(),
+            &std::fs::read(&p).unwrap(),
+        );
     }
     let list = std::fs::read_to_string(base.join("RULES-INCLUDED.txt")).unwrap();
     for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -68,7 +84,10 @@ pub fn load_ossec(shared: &Path) -> (Arc<Ruleset>, LoadSummary) {
 
 /// Wazuh 4.14.7: decoders, lists, rules, plus the synthetic test_* ruleset of its test suite.
 /// `patch` may rewrite a rule file's text (used for upstream's rule 60000 runner patch).
-pub fn load_wazuh(shared: &Path, patch: impl Fn(&str, String) -> String) -> (Arc<Ruleset>, LoadSummary) {
+pub fn load_wazuh(
+    shared: &Path,
+    patch: impl Fn(&str, String) -> String,
+) -> (Arc<Ruleset>, LoadSummary) {
     let base = shared.join("corpus/logs/wazuh-4.14.7");
     let mut b = RulesetBuilder::new();
     add_lists(&mut b, &base.join("lists"), &base.join("lists"));
