@@ -37,6 +37,41 @@ pub struct AddrSet {
     include: Vec<Cidr>,
     exclude: Vec<Cidr>,
     any: bool,
+    // IPv4 parts as sorted, merged ranges: rules such as botcc list hundreds of addresses and are
+    // checked on every new flow, so membership must be a binary search, not a scan.
+    inc4: Vec<(u32, u32)>,
+    exc4: Vec<(u32, u32)>,
+    inc6: Vec<Cidr>,
+    exc6: Vec<Cidr>,
+}
+
+fn ranges4(v: &[Cidr]) -> Vec<(u32, u32)> {
+    let mut r: Vec<(u32, u32)> = v
+        .iter()
+        .filter_map(|c| match c.addr {
+            IpAddr::V4(a) => {
+                let p = c.prefix.min(32) as u32;
+                let m = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                let lo = u32::from(a) & m;
+                Some((lo, lo | !m))
+            }
+            _ => None,
+        })
+        .collect();
+    r.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(r.len());
+    for (a, b) in r {
+        match out.last_mut() {
+            Some(l) if a <= l.1.saturating_add(1) => l.1 = l.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+fn in_ranges(r: &[(u32, u32)], x: u32) -> bool {
+    let i = r.partition_point(|&(lo, _)| lo <= x);
+    i > 0 && r[i - 1].1 >= x
 }
 
 impl AddrSet {
@@ -50,8 +85,33 @@ impl AddrSet {
         self.any && self.exclude.is_empty()
     }
     pub fn matches(&self, ip: &IpAddr) -> bool {
-        let inc = self.any || self.include.iter().any(|c| c.contains(ip));
-        inc && !self.exclude.iter().any(|c| c.contains(ip))
+        match ip {
+            IpAddr::V4(a) => {
+                let x = u32::from(*a);
+                (self.any || in_ranges(&self.inc4, x)) && !in_ranges(&self.exc4, x)
+            }
+            IpAddr::V6(_) => {
+                (self.any || self.inc6.iter().any(|c| c.contains(ip)))
+                    && !self.exc6.iter().any(|c| c.contains(ip))
+            }
+        }
+    }
+
+    fn finalize(&mut self) {
+        self.inc4 = ranges4(&self.include);
+        self.exc4 = ranges4(&self.exclude);
+        self.inc6 = self
+            .include
+            .iter()
+            .filter(|c| c.addr.is_ipv6())
+            .copied()
+            .collect();
+        self.exc6 = self
+            .exclude
+            .iter()
+            .filter(|c| c.addr.is_ipv6())
+            .copied()
+            .collect();
     }
 }
 
@@ -242,6 +302,7 @@ pub fn parse_addr(s: &str, vars: &Vars) -> Result<AddrSet, String> {
     if set.include.is_empty() && !set.any {
         set.any = true;
     }
+    set.finalize();
     Ok(set)
 }
 

@@ -381,6 +381,9 @@ fn read_value(spec: &ByteSpec, buf: &[u8], prev_end: usize, ctx: &Ctx) -> Option
         return None;
     }
     let pos = pos as usize;
+    if spec.nbytes == 0 {
+        return (pos <= buf.len()).then_some((0, pos));
+    }
     let end = pos.checked_add(spec.nbytes as usize)?;
     if end > buf.len() {
         return None;

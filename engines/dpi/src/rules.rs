@@ -871,7 +871,20 @@ fn split_options(s: &str) -> Result<Vec<(String, Option<String>)>, RuleError> {
                 continue;
             }
             if c == b'"' {
-                inq = !inq;
+                if inq {
+                    let mut j = i + 1;
+                    while j < b.len() && (b[j] as char).is_whitespace() {
+                        j += 1;
+                    }
+                    if j >= b.len() || b[j] == b';' {
+                        inq = false;
+                    }
+                } else {
+                    let prev = cur.trim_end().chars().last();
+                    if matches!(prev, Some(':') | Some('!')) {
+                        inq = true;
+                    }
+                }
             }
             if c == b';' && !inq {
                 break;
@@ -1929,7 +1942,7 @@ fn parse_byte_test(v: &str, vars: &[String]) -> Result<(ByteSpec, CmpOp, bool, V
 
 fn check_nbytes(spec: &ByteSpec) -> Result<(), RuleError> {
     let max = if spec.string.is_some() { 23 } else { 8 };
-    if spec.nbytes == 0 || spec.nbytes > max {
+    if spec.nbytes > max {
         return inv(format!("byte count {} out of range", spec.nbytes));
     }
     Ok(())
@@ -1974,9 +1987,6 @@ fn parse_byte_jump(v: &str, vars: &[String]) -> Result<Match, RuleError> {
             (Some("post_offset"), Some(n)) => post = parse_int(n).unwrap_or(0),
             _ => return inv(format!("bad byte_jump option {p:?}")),
         }
-    }
-    if spec.nbytes == 0 && spec.string.is_none() {
-        return inv("byte_jump of 0 bytes");
     }
     check_nbytes(&spec)?;
     Ok(Match::ByteJump {

@@ -323,6 +323,7 @@ impl HttpState {
 
     /// End of a direction's stream (FIN, RST or end of capture): finish bodies delimited by close.
     pub fn close(&mut self, to_server: bool, ev: &mut Vec<TxEvent>) {
+        let limit = self.body_limit;
         let d = if to_server {
             &mut self.req
         } else {
@@ -330,6 +331,15 @@ impl HttpState {
         };
         if let Some(t) = d.tx {
             if !d.in_headers {
+                // Bytes still waiting for a chunk line or more framing: the sender closed, so
+                // they are body as far as the receiver is concerned.
+                if d.body == BodyMode::Chunked
+                    && matches!(d.chunk, ChunkState::Size | ChunkState::Data(_))
+                    || d.body == BodyMode::UntilClose
+                {
+                    let rest = std::mem::take(&mut d.buf);
+                    push_limited(&mut d.raw_body, &rest, limit);
+                }
                 d.in_headers = true;
                 d.tx = None;
                 d.buf.clear();
@@ -342,14 +352,13 @@ impl HttpState {
         loop {
             if self.req.in_headers {
                 // Skip blank lines between requests.
-                while self
+                let lead = self
                     .req
                     .buf
-                    .first()
-                    .is_some_and(|&c| c == b'\r' || c == b'\n')
-                {
-                    self.req.buf.remove(0);
-                }
+                    .iter()
+                    .position(|c| !c.is_ascii_whitespace() && *c != 0x0b && *c != 0)
+                    .unwrap_or(self.req.buf.len());
+                self.req.buf.drain(..lead);
                 let Some(end) = find_headers_end(&self.req.buf) else {
                     if self.req.buf.len() > MAX_HEADER_BYTES {
                         self.req.failed = true;
@@ -359,6 +368,7 @@ impl HttpState {
                 let head: Vec<u8> = self.req.buf.drain(..end).collect();
                 let mut tx = HttpTx::default();
                 let (line, headers, raw) = split_head(&head);
+                let line = &line[..];
                 tx.request_line = line.to_vec();
                 let mut parts = line
                     .split(|&c| c == b' ' || c == b'\t')
@@ -403,18 +413,19 @@ impl HttpState {
     fn run_response(&mut self, ev: &mut Vec<TxEvent>) {
         loop {
             if self.resp.in_headers {
-                while self
+                let lead = self
                     .resp
                     .buf
-                    .first()
-                    .is_some_and(|&c| c == b'\r' || c == b'\n')
-                {
-                    self.resp.buf.remove(0);
-                }
+                    .iter()
+                    .position(|c| !c.is_ascii_whitespace() && *c != 0x0b && *c != 0)
+                    .unwrap_or(self.resp.buf.len());
+                self.resp.buf.drain(..lead);
                 if self.resp.buf.is_empty() {
                     return;
                 }
-                if !self.resp.buf.starts_with(b"HTTP") && self.resp.buf.len() >= 4 {
+                if !self.resp.buf[..self.resp.buf.len().min(4)]
+                    .eq_ignore_ascii_case(&b"HTTP"[..self.resp.buf.len().min(4)])
+                {
                     // Not a status line: treat the rest of the stream as a body (HTTP/0.9 style).
                     let id = self.attach_response(HttpTx::default(), ev, false);
                     self.resp.tx = Some(id);
@@ -431,6 +442,7 @@ impl HttpState {
                 let head: Vec<u8> = self.resp.buf.drain(..end).collect();
                 let mut tx = HttpTx::default();
                 let (line, headers, raw) = split_head(&head);
+                let line = &line[..];
                 tx.response_line = line.to_vec();
                 let mut parts = line.splitn(3, |&c| c == b' ');
                 tx.resp_protocol = parts.next().unwrap_or(b"").to_vec();
@@ -457,7 +469,11 @@ impl HttpState {
                 self.resp.body = mode;
                 self.resp.chunk = ChunkState::Size;
                 self.resp.raw_body.clear();
-                if code == 101 {
+                if code == 101
+                    && self
+                        .tx(id)
+                        .is_some_and(|t| HttpTx::header(&t.resp_headers, "upgrade").is_some())
+                {
                     // Protocol switch: stop parsing this connection as HTTP.
                     self.finish_body(id, false, ev);
                     self.resp.failed = true;
@@ -543,7 +559,7 @@ impl HttpState {
                             break;
                         };
                         let line: Vec<u8> = d.buf.drain(..=nl).collect();
-                        let t = line.trim_ascii();
+                        let t = trim_ws(&line);
                         if t.is_empty() {
                             continue; // stray empty lines before a chunk size
                         }
@@ -640,9 +656,12 @@ impl HttpState {
         } else {
             &t.resp_headers
         };
-        let enc = HttpTx::header(hs, "content-encoding")
-            .map(|v| v.to_ascii_lowercase())
-            .unwrap_or_default();
+        let enc: Vec<u8> = hs
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(b"content-encoding"))
+            .map(|h| h.value.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(&b","[..]);
         let body = decode_content(&raw, &enc, layers, limit);
         if to_server {
             t.req_body = body;
@@ -668,47 +687,80 @@ fn push_limited(dst: &mut Vec<u8>, src: &[u8], limit: usize) {
 }
 
 fn find_headers_end(b: &[u8]) -> Option<usize> {
-    // The head ends at the first empty line, with CRLF or bare LF line ends.
+    // The head ends at the first blank line; line ends may be CRLF, bare LF or bare CR, and a
+    // line of only spaces/CRs counts as blank (as servers and libhtp accept).
     let mut i = 0;
     while let Some(p) = memchr::memchr(b'\n', &b[i..]) {
         let nl = i + p;
         let rest = &b[nl + 1..];
-        if rest.starts_with(b"\n") {
-            return Some(nl + 2);
-        }
-        if rest.starts_with(b"\r\n") {
-            return Some(nl + 3);
-        }
-        if rest.len() < 2 && (rest.is_empty() || rest == b"\r") {
-            return None;
+        let blank = rest
+            .iter()
+            .position(|&c| !matches!(c, b'\r' | b' ' | b'\t'));
+        match blank {
+            Some(k) if rest[k] == b'\n' => return Some(nl + 1 + k + 1),
+            Some(_) => {}
+            None => return None,
         }
         i = nl + 1;
     }
     None
 }
 
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
 /// Split a message head into its first line and headers (folded continuation lines joined).
-fn split_head(head: &[u8]) -> (&[u8], Vec<Header>, Vec<u8>) {
-    let mut lines = head
-        .split(|&c| c == b'\n')
+fn split_head(head: &[u8]) -> (Vec<u8>, Vec<Header>, Vec<u8>) {
+    let mut lines: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < head.len() {
+        match head[i] {
+            b'\n' => {
+                lines.push(&head[start..i]);
+                start = i + 1;
+            }
+            b'\r' if head.get(i + 1) != Some(&b'\n') => {
+                lines.push(&head[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < head.len() {
+        lines.push(&head[start..]);
+    }
+    let mut it = lines
+        .into_iter()
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let first = lines.next().unwrap_or(b"");
+    let first = it.next().unwrap_or(b"").to_vec();
     let first_len = first.len();
     let mut hs: Vec<Header> = Vec::new();
-    for l in lines {
-        if l.is_empty() {
+    for l in it {
+        let l: Vec<u8> = l.iter().copied().filter(|&c| c != 0).collect();
+        if l.trim_ascii().is_empty() {
             continue;
         }
-        if (l[0] == b' ' || l[0] == b'\t') && !hs.is_empty() {
+        let starts_ws = head_starts_ws(&l);
+        let colon = l.iter().position(|&c| c == b':');
+        let looks_header = colon.is_some_and(|p| {
+            let n = l[..p].trim_ascii();
+            !n.is_empty() && n.iter().all(|&c| is_token_char(c))
+        });
+        if starts_ws && !hs.is_empty() && !looks_header {
             let last = hs.last_mut().unwrap();
-            last.value.push(b' ');
+            if !last.value.is_empty() {
+                last.value.push(b' ');
+            }
             last.value.extend_from_slice(l.trim_ascii());
             continue;
         }
-        match l.iter().position(|&c| c == b':') {
+        match colon {
             Some(p) => hs.push(Header {
                 name: l[..p].trim_ascii().to_vec(),
-                value: l[p + 1..].trim_ascii().to_vec(),
+                value: trim_ws(&l[p + 1..]).to_vec(),
             }),
             None => hs.push(Header {
                 name: l.trim_ascii().to_vec(),
@@ -717,26 +769,42 @@ fn split_head(head: &[u8]) -> (&[u8], Vec<Header>, Vec<u8>) {
         }
     }
     let raw_start = (first_len + 1).min(head.len());
-    let raw_start = if head.get(first_len) == Some(&b'\r') {
-        raw_start + 1
-    } else {
-        raw_start
-    }
-    .min(head.len());
+    let raw_start =
+        if head.get(first_len) == Some(&b'\r') && head.get(first_len + 1) == Some(&b'\n') {
+            raw_start + 1
+        } else {
+            raw_start
+        }
+        .min(head.len());
     let mut raw = head[raw_start..].to_vec();
-    // Raw header buffer excludes the terminating empty line.
-    while raw.ends_with(b"\n") {
+    while raw
+        .last()
+        .is_some_and(|&c| matches!(c, b'\r' | b'\n' | b' ' | b'\t'))
+    {
         raw.pop();
-        if raw.ends_with(b"\r") {
-            raw.pop();
-        }
-        if raw.ends_with(b"\n") {
-            continue;
-        }
+    }
+    if !raw.is_empty() {
         raw.extend_from_slice(b"\r\n");
-        break;
     }
     (first, hs, raw)
+}
+
+fn head_starts_ws(l: &[u8]) -> bool {
+    l.first()
+        .is_some_and(|&c| c == b' ' || c == b'\t' || c == 0x0b)
+}
+
+fn trim_ws(v: &[u8]) -> &[u8] {
+    let s = v
+        .iter()
+        .position(|c| !c.is_ascii_whitespace() && *c != 0x0b)
+        .unwrap_or(v.len());
+    let e = v
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace() && *c != 0x0b)
+        .map(|x| x + 1)
+        .unwrap_or(s);
+    &v[s..e.max(s)]
 }
 
 fn body_mode(hs: &[Header], response: bool, code: u32, method: &[u8]) -> BodyMode {
@@ -948,5 +1016,34 @@ mod tests {
             s.close(false, &mut ev);
             let _ = inflate_any(&b, 1000);
         }
+    }
+}
+
+#[cfg(test)]
+mod evasion_tests {
+    use super::*;
+
+    fn body_of(resp: &[u8]) -> Vec<u8> {
+        let mut s = HttpState::new(100_000);
+        let mut ev = Vec::new();
+        s.feed(true, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", &mut ev);
+        s.feed(false, resp, &mut ev);
+        s.close(false, &mut ev);
+        s.tx(0).map(|t| t.resp_body.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn whitespace_before_status_line_is_skipped() {
+        assert_eq!(
+            body_of(
+                b" \r\nHTTP/1.1 200 ok\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nX5O!\r\n0\r\n\r\n"
+            ),
+            b"X5O!"
+        );
+    }
+
+    #[test]
+    fn unchunkable_body_is_kept_raw() {
+        assert_eq!(body_of(b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nX5O!P%@AP"), b"X5O!P%@AP");
     }
 }
