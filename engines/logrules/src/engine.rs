@@ -527,13 +527,56 @@ fn json_decode(text: &str, sets: &mut Vec<(FieldKey, String)>) {
                         .collect();
                     sets.push((key(), parts.join(",")));
                 } else {
-                    sets.push((key(), v.to_string()));
+                    let mut out = String::new();
+                    cjson_print(v, 0, &mut out);
+                    sets.push((key(), out));
                 }
             }
         }
     }
     if v.is_object() {
         flat("", &v, sets);
+    }
+}
+
+/// Render like cJSON's formatted printer (what Wazuh stores for arrays of objects), so rule
+/// patterns written against it (`"granted":\strue`) match.
+fn cjson_print(v: &serde_json::Value, depth: usize, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            if m.is_empty() {
+                out.push_str("{\n");
+                out.extend(std::iter::repeat_n('\t', depth));
+                out.push('}');
+                return;
+            }
+            out.push_str("{\n");
+            let n = m.len();
+            for (i, (k, val)) in m.iter().enumerate() {
+                out.extend(std::iter::repeat_n('\t', depth + 1));
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push_str(":\t");
+                cjson_print(val, depth + 1, out);
+                if i + 1 < n {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.extend(std::iter::repeat_n('\t', depth));
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                cjson_print(x, depth, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
     }
 }
 

@@ -640,18 +640,17 @@ impl RulesetBuilder {
             out
         }
 
+        // Nodes of each rule id, so if_sid parents are found without walking the tree.
+        let mut nodes_of: HashMap<u32, Vec<usize>> = HashMap::new();
         for ri in 0..rules.len() {
             let r = &rules[ri];
             let mut parents: Vec<Option<usize>> = Vec::new(); // None = top
             if r.id < 10 {
                 parents.push(None);
             } else if !r.if_sid.is_empty() {
-                let all = walk(&top, &nodes);
                 for sid in &r.if_sid {
-                    for &n in &all {
-                        if rules[nodes[n].rule].id == *sid {
-                            parents.push(Some(n));
-                        }
+                    if let Some(ns) = nodes_of.get(sid) {
+                        parents.extend(ns.iter().map(|&n| Some(n)));
                     }
                 }
                 if parents.is_empty() {
@@ -717,6 +716,7 @@ impl RulesetBuilder {
                     children: Vec::new(),
                 });
                 let new = nodes.len() - 1;
+                nodes_of.entry(rules[ri].id).or_default().push(new);
                 match p {
                     None => insert_sorted(&mut top, &nodes, &rules, new),
                     Some(pn) => {

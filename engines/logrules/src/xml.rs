@@ -165,14 +165,16 @@ pub fn parse(src: &str) -> Result<Vec<Node>, XmlError> {
     Ok(top)
 }
 
-/// Upstream's reader takes a `<` that cannot start a tag (`<=`, `<\\d`, `< `) as text, and
+/// Upstream's reader takes a `<` that cannot start a tag (`<=`, `<\\d`, `< `) or that follows a
+/// backslash (OS_Regex's `\\<` escape, as in `\\<log>`) as text, and
 /// rule files rely on it; escape those so the XML tokenizer sees text too. Newlines are kept,
 /// so line numbers stay right.
 fn escape_stray_lt(src: &str) -> std::borrow::Cow<'_, str> {
     let b = src.as_bytes();
     let stray = |i: usize| {
         b[i] == b'<'
-            && !matches!(b.get(i + 1), Some(c) if c.is_ascii_alphabetic() || matches!(c, b'_' | b'/' | b'!' | b'?'))
+            && (i > 0 && b[i - 1] == b'\\'
+                || !matches!(b.get(i + 1), Some(c) if c.is_ascii_alphabetic() || matches!(c, b'_' | b'/' | b'!' | b'?')))
     };
     if !(0..b.len()).any(stray) {
         return std::borrow::Cow::Borrowed(src);
