@@ -423,6 +423,17 @@ impl HttpState {
                 if self.resp.buf.is_empty() {
                     return;
                 }
+                if !starts_with_http(&self.resp.buf) {
+                    // Junk lines before a status line are skipped, as clients do.
+                    let lim = self.resp.buf.len().min(512);
+                    let skip = (0..lim).find(|&k| {
+                        self.resp.buf[k] == b'\n' && starts_with_http(&self.resp.buf[k + 1..])
+                    });
+                    if let Some(k) = skip {
+                        self.resp.buf.drain(..=k);
+                        continue;
+                    }
+                }
                 if !self.resp.buf[..self.resp.buf.len().min(4)]
                     .eq_ignore_ascii_case(&b"HTTP"[..self.resp.buf.len().min(4)])
                 {
@@ -687,23 +698,41 @@ fn push_limited(dst: &mut Vec<u8>, src: &[u8], limit: usize) {
 }
 
 fn find_headers_end(b: &[u8]) -> Option<usize> {
-    // The head ends at the first blank line; line ends may be CRLF, bare LF or bare CR, and a
-    // line of only spaces/CRs counts as blank (as servers and libhtp accept).
+    // The head ends at the first blank line. After a CRLF line end the blank line must be CRLF
+    // or LF; after a bare LF, a line of only CRs/spaces also ends it (what servers and libhtp
+    // accept, and what evasion tests probe).
     let mut i = 0;
     while let Some(p) = memchr::memchr(b'\n', &b[i..]) {
         let nl = i + p;
         let rest = &b[nl + 1..];
-        let blank = rest
-            .iter()
-            .position(|&c| !matches!(c, b'\r' | b' ' | b'\t'));
-        match blank {
-            Some(k) if rest[k] == b'\n' => return Some(nl + 1 + k + 1),
-            Some(_) => {}
-            None => return None,
+        if nl > 0 && b[nl - 1] == b'\r' {
+            if rest.starts_with(b"\r\n") {
+                return Some(nl + 3);
+            }
+            if rest.starts_with(b"\n") {
+                return Some(nl + 2);
+            }
+            if rest.len() < 2 {
+                return None;
+            }
+        } else {
+            match rest
+                .iter()
+                .position(|&c| !matches!(c, b'\r' | b' ' | b'\t'))
+            {
+                Some(k) if rest[k] == b'\n' => return Some(nl + 1 + k + 1),
+                Some(_) => {}
+                None => return None,
+            }
         }
         i = nl + 1;
     }
     None
+}
+
+fn starts_with_http(b: &[u8]) -> bool {
+    let n = b.len().min(5);
+    n > 0 && b[..n].eq_ignore_ascii_case(&b"HTTP/"[..n])
 }
 
 fn is_token_char(c: u8) -> bool {
@@ -739,11 +768,11 @@ fn split_head(head: &[u8]) -> (Vec<u8>, Vec<Header>, Vec<u8>) {
     let first_len = first.len();
     let mut hs: Vec<Header> = Vec::new();
     for l in it {
+        let starts_ws = head_starts_ws(l);
         let l: Vec<u8> = l.iter().copied().filter(|&c| c != 0).collect();
         if l.trim_ascii().is_empty() {
             continue;
         }
-        let starts_ws = head_starts_ws(&l);
         let colon = l.iter().position(|&c| c == b':');
         let looks_header = colon.is_some_and(|p| {
             let n = l[..p].trim_ascii();
