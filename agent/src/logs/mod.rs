@@ -1,0 +1,3 @@
+//! Log inspection adapters: reading rulesets from disk for the sans-IO `bannin-logrules` engine.
+
+pub mod ruleset_dir;
