@@ -48,6 +48,12 @@ pub enum FimCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Run the FIM source in the foreground (first scan, real-time watching, scheduled scans) and print
+    /// every event as one JSON line, until interrupted.
+    Watch {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Put back the known-good content, mode and owner of a file under a `protect` path.
     Restore {
         path: PathBuf,
@@ -69,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             threads,
         } => check(&config, json, full_rehash, update, threads),
         FimCommand::Restore { path, config, json } => restore_cmd(&config, &path, json),
+        FimCommand::Watch { config } => watch(&config),
     }
 }
 
@@ -256,6 +263,31 @@ fn check(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn watch(config: &Path) -> anyhow::Result<ExitCode> {
+    let (state_dir, fim) = load_fim_config(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(1024);
+        let printer = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                match serde_json::to_string(&e) {
+                    Ok(line) => out(&line),
+                    Err(err) => eprintln!("warning: event {} not printable: {err}", e.id),
+                }
+            }
+        });
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let r = crate::fim::run_fim_source(fim, &state_dir, tx, stop).await;
+        let _ = printer.await;
+        r
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn restore_cmd(config: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode> {

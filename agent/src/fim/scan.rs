@@ -552,6 +552,9 @@ pub fn scan(
             }
         };
         if new.is_none() && initial {
+            if root.spec.optional {
+                continue;
+            }
             emit(
                 store,
                 Finding::Error {

@@ -99,6 +99,10 @@ pub struct WatchPath {
     /// A checkout whose files are the source of truth for this path (instead of the copies taken at baseline).
     #[serde(default)]
     pub git_checkout: Option<PathBuf>,
+    /// A path that may be absent on some hosts (a default policy for several distributions): no error when
+    /// it does not exist; it is picked up when it appears.
+    #[serde(default)]
+    pub optional: bool,
     /// Extra groups put on every event of this path.
     #[serde(default)]
     pub groups: Vec<String>,
@@ -123,6 +127,7 @@ impl WatchPath {
             protect: false,
             on_change: OnChange::Alert,
             git_checkout: None,
+            optional: false,
             groups: Vec::new(),
             level_adjust: 0,
         }
@@ -310,5 +315,32 @@ mod tests {
 
     fn toml_like(json: &str) -> FimConfig {
         serde_json::from_str(json).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+
+    /// The shipped default policies must parse and compile, or agents using them would not start.
+    #[test]
+    fn shipped_default_policies_parse_and_compile() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../signatures/fim");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let cfg: FimConfig =
+                    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                crate::Policy::compile(&cfg).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert!(cfg
+                    .paths
+                    .iter()
+                    .any(|w| w.path == std::path::Path::new("/etc")));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no policy in {dir}");
     }
 }
