@@ -40,7 +40,11 @@ fn main() {
     }
     let inc = root.join("RULES-INCLUDED.txt");
     if inc.is_file() {
-        for n in std::fs::read_to_string(&inc).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+        for n in std::fs::read_to_string(&inc)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             let p = root.join("rules").join(n.trim());
             if let Ok(bytes) = std::fs::read(&p) {
                 b.add_rules(n, &bytes);

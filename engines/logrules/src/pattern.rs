@@ -56,18 +56,20 @@ impl LiteralSet {
                 a == b
             }
         };
-        self.pieces.iter().any(|(lit, begin, end)| match (begin, end) {
-            (true, true) => hay.len() == lit.len() && eq(hay, lit),
-            (true, false) => hay.len() >= lit.len() && eq(&hay[..lit.len()], lit),
-            (false, true) => hay.len() >= lit.len() && eq(&hay[hay.len() - lit.len()..], lit),
-            (false, false) => {
-                if self.caseless {
-                    crate::osregex::contains_ci(hay, lit)
-                } else {
-                    lit.is_empty() || hay.windows(lit.len()).any(|w| w == &lit[..])
+        self.pieces
+            .iter()
+            .any(|(lit, begin, end)| match (begin, end) {
+                (true, true) => hay.len() == lit.len() && eq(hay, lit),
+                (true, false) => hay.len() >= lit.len() && eq(&hay[..lit.len()], lit),
+                (false, true) => hay.len() >= lit.len() && eq(&hay[hay.len() - lit.len()..], lit),
+                (false, false) => {
+                    if self.caseless {
+                        crate::osregex::contains_ci(hay, lit)
+                    } else {
+                        lit.is_empty() || hay.windows(lit.len()).any(|w| w == &lit[..])
+                    }
                 }
-            }
-        })
+            })
     }
 }
 
@@ -76,7 +78,24 @@ fn plain(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
-            b' ' | b'_' | b'-' | b'/' | b':' | b'=' | b',' | b'@' | b'<' | b'>' | b'"' | b'\'' | b'%' | b'#' | b'!' | b'&' | b'~' | b';' | b'`'
+            b' ' | b'_'
+                | b'-'
+                | b'/'
+                | b':'
+                | b'='
+                | b','
+                | b'@'
+                | b'<'
+                | b'>'
+                | b'"'
+                | b'\''
+                | b'%'
+                | b'#'
+                | b'!'
+                | b'&'
+                | b'~'
+                | b';'
+                | b'`'
         )
 }
 
@@ -101,7 +120,11 @@ fn literal_form(src: &str, dialect: Dialect) -> Option<LiteralSet> {
         if !ok || b.is_empty() {
             return None;
         }
-        let lit = if caseless { b.to_ascii_lowercase() } else { b.to_vec() };
+        let lit = if caseless {
+            b.to_ascii_lowercase()
+        } else {
+            b.to_vec()
+        };
         pieces.push((lit, begin, end));
     }
     Some(LiteralSet { pieces, caseless })
@@ -114,7 +137,9 @@ fn required_prefix(src: &str, dialect: Dialect) -> Option<(Vec<u8>, bool)> {
     }
     let b = src.as_bytes().strip_prefix(b"^")?;
     let mut n = 0;
-    while n < b.len() && (plain(b[n]) && b[n] != b'\\' || (b[n] == b'.' && dialect == Dialect::OsRegex)) {
+    while n < b.len()
+        && (plain(b[n]) && b[n] != b'\\' || (b[n] == b'.' && dialect == Dialect::OsRegex))
+    {
         n += 1;
     }
     // A following quantifier makes the last literal optional (PCRE2).
@@ -125,7 +150,11 @@ fn required_prefix(src: &str, dialect: Dialect) -> Option<(Vec<u8>, bool)> {
         return None;
     }
     let caseless = dialect != Dialect::Pcre2;
-    let p = if caseless { b[..n].to_ascii_lowercase() } else { b[..n].to_vec() };
+    let p = if caseless {
+        b[..n].to_ascii_lowercase()
+    } else {
+        b[..n].to_vec()
+    };
     Some((p, caseless))
 }
 
@@ -266,7 +295,17 @@ mod tests {
             ("^a.b", Dialect::OsRegex),
             ("^ab?c", Dialect::Pcre2),
         ] {
-            for hay in ["relay ACCESS denied x", "Accepted pw", "sshd", "x sshd", "failed su", "a.bc", "axbc", "ac", "abc"] {
+            for hay in [
+                "relay ACCESS denied x",
+                "Accepted pw",
+                "sshd",
+                "x sshd",
+                "failed su",
+                "a.bc",
+                "axbc",
+                "ac",
+                "abc",
+            ] {
                 both(src, d, hay);
             }
         }

@@ -11,6 +11,7 @@ use bannin_logrules::{Engine, TimeSource};
 /// policy rules that use <time>/<weekday>.
 const NOW: i64 = 1_700_049_600;
 
+/// `floor` is the pass rate reached so far, rounded down a little: a regression fails the test.
 fn run_kind(kind: &str, floor: f64) {
     let Some(shared) = common::shared() else {
         return;
@@ -72,15 +73,15 @@ fn run_kind(kind: &str, floor: f64) {
 
 #[test]
 fn sshd_corpus_matches_ossec_verdicts() {
-    run_kind("sshd", 0.0);
+    run_kind("sshd", 96.0);
 }
 
 #[test]
 fn mixed_corpus_matches_ossec_verdicts() {
-    run_kind("mixed", 0.0);
+    run_kind("mixed", 96.5);
 }
 
 #[test]
 fn nomatch_corpus_matches_ossec_verdicts() {
-    run_kind("nomatch", 0.0);
+    run_kind("nomatch", 99.9);
 }
