@@ -164,6 +164,7 @@ impl Engine {
         }
         let out = decode(&rs, ev.log(), ev.program_name.as_deref());
         ev.decoder = out.decoder;
+        ev.decoder_name = out.decoder.map(|d| rs.decoders[d].name_id);
         for (k, v) in out.sets {
             ev.set(&k, v);
         }
@@ -173,13 +174,14 @@ impl Engine {
             .map(|d| rs.decoders[d].category.as_str())
             .unwrap_or("syslog");
         let cur_matched = Cell::new(0u8);
+        let lower = ev.log().as_bytes().to_ascii_lowercase();
         let mut hit: Option<(usize, bool)> = None;
         for &n in &rs.top {
             let r = &rs.rules[rs.nodes[n].rule];
             if r.category != category {
                 continue;
             }
-            if let Some(x) = self.check_node(&rs, n, &ev, &cur_matched, now) {
+            if let Some(x) = self.check_node(&rs, n, &ev, &cur_matched, &lower, now) {
                 hit = Some(x);
                 break;
             }
@@ -270,11 +272,12 @@ impl Engine {
         n: usize,
         ev: &Event,
         cur_matched: &Cell<u8>,
+        lower: &[u8],
         now: i64,
     ) -> Option<(usize, bool)> {
         let node = &rs.nodes[n];
         let r = &rs.rules[node.rule];
-        if !rule_matches(rs, r, ev, now) {
+        if !rule_matches(rs, r, ev, lower, now) {
             return None;
         }
         if r.if_fts && !self.first_time_seen(rs, ev) {
@@ -288,7 +291,7 @@ impl Engine {
             correlated = true;
         }
         for &c in &node.children {
-            if let Some(x) = self.check_node(rs, c, ev, cur_matched, now) {
+            if let Some(x) = self.check_node(rs, c, ev, cur_matched, lower, now) {
                 return Some(x);
             }
         }
@@ -605,11 +608,10 @@ fn ip_found(list: &[IpEntry], value: &str) -> bool {
 
 /// `now` is the receive time: like upstream, `<time>`/`<weekday>` policies look at the clock
 /// when the event is analysed, not at the log's own timestamp.
-fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, now: i64) -> bool {
+fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, lower: &[u8], now: i64) -> bool {
     if let Some(d) = r.decoded_as {
-        match ev.decoder {
-            Some(ed) if rs.decoders[ed].name_id == d => {}
-            _ => return false,
+        if ev.decoder_name != Some(d) {
+            return false;
         }
     }
     let log = ev.log();
@@ -618,7 +620,12 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, now: i64) -> bool {
     }
     for (t, p) in &r.checks {
         let val = match t {
-            Target::Log => Some(log),
+            Target::Log => {
+                if p.is_match_with_lower(log, lower) {
+                    continue;
+                }
+                return false;
+            }
             Target::Field(k) => ev.get(k),
             Target::User => ev
                 .get_std(Std::DstUser)

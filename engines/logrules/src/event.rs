@@ -114,6 +114,8 @@ pub struct Event {
     pub time: i64,
     /// Index of the decoder that named the event, if any.
     pub decoder: Option<usize>,
+    /// The name id (`Ruleset::names`) events of that decoder carry, for `decoded_as`.
+    pub decoder_name: Option<u32>,
     pub std: [Option<String>; STD_COUNT],
     pub dynamic: Vec<(String, String)>,
 }

@@ -551,6 +551,18 @@ impl OsMatch {
         Ok(OsMatch { pieces, negate })
     }
 
+    /// Match against an already lower-cased haystack.
+    pub fn is_match_lower(&self, hay: &[u8]) -> bool {
+        let m = self.pieces.iter().any(|p| match p {
+            MatchPiece::Always => true,
+            MatchPiece::Exact(n) => hay == &n[..],
+            MatchPiece::Prefix(n) => hay.starts_with(n),
+            MatchPiece::Suffix(n) => hay.ends_with(n),
+            MatchPiece::Contains(n) => memchr::memmem::find(hay, n).is_some(),
+        });
+        m != self.negate
+    }
+
     pub fn is_match(&self, s: &str) -> bool {
         let hay = s.as_bytes();
         let m = self.pieces.iter().any(|p| match p {
@@ -596,7 +608,7 @@ pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 
 #[inline]
 fn memchr2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&c| c == a || c == b)
+    memchr::memchr2(a, b, hay)
 }
 
 #[cfg(test)]

@@ -45,9 +45,32 @@ pub struct Pattern {
 struct LiteralSet {
     pieces: Vec<(Vec<u8>, bool, bool)>, // (literal, anchored at start, anchored at end)
     caseless: bool,
+    /// SIMD substring finders for the unanchored pieces (literal already case-folded).
+    finders: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl LiteralSet {
+    /// Match against a haystack that is already lower-cased (caseless sets only).
+    fn is_match_lower(&self, lower: &[u8]) -> bool {
+        let mut fi = 0;
+        for (lit, begin, end) in &self.pieces {
+            let hit = match (begin, end) {
+                (true, true) => lower == &lit[..],
+                (true, false) => lower.starts_with(lit),
+                (false, true) => lower.ends_with(lit),
+                (false, false) => {
+                    let f = &self.finders[fi];
+                    fi += 1;
+                    f.find(lower).is_some()
+                }
+            };
+            if hit {
+                return true;
+            }
+        }
+        false
+    }
+
     fn is_match(&self, hay: &[u8]) -> bool {
         let eq = |a: &[u8], b: &[u8]| {
             if self.caseless {
@@ -127,7 +150,16 @@ fn literal_form(src: &str, dialect: Dialect) -> Option<LiteralSet> {
         };
         pieces.push((lit, begin, end));
     }
-    Some(LiteralSet { pieces, caseless })
+    let finders = pieces
+        .iter()
+        .filter(|(_, b, e)| !b && !e)
+        .map(|(l, _, _)| memchr::memmem::Finder::new(l).into_owned())
+        .collect();
+    Some(LiteralSet {
+        pieces,
+        caseless,
+        finders,
+    })
 }
 
 /// A literal prefix required by an anchored, alternation-free pattern.
@@ -206,6 +238,16 @@ impl Pattern {
                         &b[..p.len()] == &p[..]
                     }
             }
+        }
+    }
+
+    /// Like [`Pattern::is_match`], given also the ASCII-lower-cased haystack (computed once
+    /// per event for the message, which most rules test).
+    pub fn is_match_with_lower(&self, s: &str, lower: &[u8]) -> bool {
+        match (&self.fast, &self.compiled) {
+            (Some(f), _) if f.caseless => f.is_match_lower(lower) != self.negate,
+            (None, Compiled::OsMatch(m)) => m.is_match_lower(lower) != self.negate,
+            _ => self.is_match(s),
         }
     }
 
