@@ -148,9 +148,11 @@ impl Event {
             "location" => return Some(self.location.as_str()),
             _ => {}
         }
+        // Wazuh looks dynamic fields up without regard to case (ScriptBlockId vs scriptBlockId).
         self.dynamic
             .iter()
             .find(|(k, _)| k == n)
+            .or_else(|| self.dynamic.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)))
             .map(|(_, v)| v.as_str())
     }
 
