@@ -89,6 +89,37 @@ struct SubRegex {
 pub struct OsRegex {
     subs: Vec<SubRegex>,
     max_groups: usize,
+    /// The longest literal run (lower-case) every match must contain; a cheap pre-check.
+    required: Option<Vec<u8>>,
+}
+
+/// Longest run of plain literal bytes in a single-alternative compiled pattern.
+fn longest_literal(sub: &SubRegex) -> Option<Vec<u8>> {
+    let p = &sub.pat;
+    let mut best: &[u8] = &[];
+    let mut start = 0;
+    let mut i = 0;
+    let end = p.iter().position(|&c| c == 0).unwrap_or(p.len());
+    while i <= end {
+        let lit = i < end && p[i] != BS && p[i] != b'(';
+        if !lit {
+            if i - start > best.len() {
+                best = &p[start..i];
+            }
+            if i < end && p[i] == BS {
+                // skip the class code and any quantifier
+                i += 2;
+                if i < end && is_plus(p[i]) {
+                    i += 1;
+                }
+                start = i;
+                continue;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    (best.len() >= 2).then(|| best.to_vec())
 }
 
 /// Result of an OS_Regex match: byte offset just after the match (as upstream uses for
@@ -229,21 +260,40 @@ impl OsRegex {
             }
             j += 1;
         }
-        Ok(OsRegex { subs, max_groups })
+        let required = if subs.len() == 1 {
+            longest_literal(&subs[0])
+        } else {
+            None
+        };
+        Ok(OsRegex {
+            subs,
+            max_groups,
+            required,
+        })
     }
 
     pub fn group_count(&self) -> usize {
         self.max_groups
     }
 
+    fn may_match(&self, b: &[u8]) -> bool {
+        match &self.required {
+            Some(r) => contains_ci(b, r),
+            None => true,
+        }
+    }
+
     pub fn is_match(&self, s: &str) -> bool {
         let b = s.as_bytes();
-        self.subs.iter().any(|sub| run(sub, b, None).is_some())
+        self.may_match(b) && self.subs.iter().any(|sub| run(sub, b, None).is_some())
     }
 
     /// Match returning the end offset and capture groups.
     pub fn captures(&self, s: &str) -> Option<RegexMatch> {
         let b = s.as_bytes();
+        if !self.may_match(b) {
+            return None;
+        }
         let mut marks: Vec<Option<isize>> = Vec::new();
         for sub in &self.subs {
             marks.clear();
@@ -274,6 +324,9 @@ impl OsRegex {
     /// Match returning only the end offset (one past the last matched byte).
     pub fn find_end(&self, s: &str) -> Option<usize> {
         let b = s.as_bytes();
+        if !self.may_match(b) {
+            return None;
+        }
         for sub in &self.subs {
             if let Some(last) = run(sub, b, None) {
                 return Some(end_after(b, last));
@@ -503,7 +556,7 @@ fn run(sub: &SubRegex, s: &[u8], mut marks: Option<&mut Vec<Option<isize>>>) -> 
 #[derive(Debug, Clone)]
 enum MatchPiece {
     Always,
-    Contains(Vec<u8>),
+    Contains(Vec<u8>, memchr::memmem::Finder<'static>),
     Prefix(Vec<u8>),
     Suffix(Vec<u8>),
     Exact(Vec<u8>),
@@ -545,7 +598,9 @@ impl OsMatch {
                 (true, true) => MatchPiece::Exact(b.to_vec()),
                 (true, false) => MatchPiece::Prefix(b.to_vec()),
                 (false, true) => MatchPiece::Suffix(b.to_vec()),
-                (false, false) => MatchPiece::Contains(b.to_vec()),
+                (false, false) => {
+                    MatchPiece::Contains(b.to_vec(), memchr::memmem::Finder::new(b).into_owned())
+                }
             });
         }
         Ok(OsMatch { pieces, negate })
@@ -558,7 +613,7 @@ impl OsMatch {
             MatchPiece::Exact(n) => hay == &n[..],
             MatchPiece::Prefix(n) => hay.starts_with(n),
             MatchPiece::Suffix(n) => hay.ends_with(n),
-            MatchPiece::Contains(n) => memchr::memmem::find(hay, n).is_some(),
+            MatchPiece::Contains(_, f) => f.find(hay).is_some(),
         });
         m != self.negate
     }
@@ -572,7 +627,7 @@ impl OsMatch {
             MatchPiece::Suffix(n) => {
                 hay.len() >= n.len() && hay[hay.len() - n.len()..].eq_ignore_ascii_case(n)
             }
-            MatchPiece::Contains(n) => contains_ci(hay, n),
+            MatchPiece::Contains(n, _) => contains_ci(hay, n),
         });
         m != self.negate
     }

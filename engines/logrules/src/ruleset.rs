@@ -244,8 +244,9 @@ impl fmt::Display for LoadSummary {
     }
 }
 
-/// How `frequency` counts: upstream fires when more than `frequency` earlier matching events
-/// (plus this one) are in the timeframe; `frequency_offset` is subtracted from the attribute.
+/// How `frequency` counts: a rule fires when more than `frequency - frequency_offset` earlier
+/// matching events are in the timeframe. Negative (the default) = choose per ruleset: 2 for
+/// Wazuh rulesets, 0 for OSSEC's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialects {
     pub frequency_offset: i64,
@@ -254,7 +255,7 @@ pub struct Dialects {
 impl Default for Dialects {
     fn default() -> Self {
         Dialects {
-            frequency_offset: 0,
+            frequency_offset: -1,
         }
     }
 }
@@ -391,6 +392,13 @@ impl RulesetBuilder {
         }
         self.link_decoders(&mut rs);
         let rule_files = std::mem::take(&mut self.rule_files);
+        if self.dialects.frequency_offset < 0 {
+            // Auto: Wazuh stores frequency minus two (fires on the N-th event), OSSEC 4.x
+            // compares the attribute as written (fires on the N+2-th). Wazuh rulesets carry
+            // MITRE ids; OSSEC's never do.
+            let wazuh = rule_files.iter().any(|(_, t)| t.contains("<mitre>"));
+            self.dialects.frequency_offset = if wazuh { 2 } else { 0 };
+        }
         let mut defs: Vec<Rule> = Vec::new();
         for (file, text) in &rule_files {
             self.load_rule_file(&rs, &names, &mut defs, file, text);
@@ -598,7 +606,18 @@ impl RulesetBuilder {
         let mut by_id: HashMap<u32, usize> = HashMap::new();
         for r in defs {
             match by_id.get(&r.id) {
-                Some(&i) if r.overwrite => rules[i] = r,
+                Some(&i) if r.overwrite => {
+                    // Like upstream, an overwrite replaces the rule's options but keeps its
+                    // place in the tree and its correlation source.
+                    let mut r = r;
+                    let old = &mut rules[i];
+                    r.if_sid = std::mem::take(&mut old.if_sid);
+                    r.if_group = std::mem::take(&mut old.if_group);
+                    r.if_level = old.if_level;
+                    r.if_matched_sid = old.if_matched_sid;
+                    r.if_matched_group = old.if_matched_group.take();
+                    rules[i] = r;
+                }
                 Some(_) => {
                     let (f, l, id) = (r.file.clone(), r.line, r.id);
                     self.skip(

@@ -36,9 +36,23 @@ fn lossy<B: AsRef<[u8]> + ?Sized>(b: &B) -> String {
     String::from_utf8_lossy(b.as_ref()).into_owned()
 }
 
-fn line_of(src: &[u8], pos: usize) -> usize {
-    let pos = pos.min(src.len());
-    1 + src[..pos].iter().filter(|&&c| c == b'\n').count()
+#[derive(Default)]
+struct LineCounter {
+    pos: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    fn line(&mut self, src: &[u8], pos: usize) -> usize {
+        let pos = pos.min(src.len());
+        if pos < self.pos {
+            self.pos = 0;
+            self.line = 0;
+        }
+        self.line += memchr::memchr_iter(b'\n', &src[self.pos..pos]).count();
+        self.pos = pos;
+        1 + self.line
+    }
 }
 
 fn lenient_unescape(raw: &str) -> String {
@@ -100,6 +114,9 @@ pub fn parse(src: &str) -> Result<Vec<Node>, XmlError> {
     }
     let mut stack: Vec<Node> = Vec::new();
     let mut top: Vec<Node> = Vec::new();
+    // Line numbers are counted incrementally (positions only grow), keeping the parse linear.
+    let mut lines = LineCounter::default();
+    let mut line_of = |bytes: &[u8], pos: usize| lines.line(bytes, pos);
     loop {
         let before = reader.buffer_position() as usize;
         let ev = reader.read_event().map_err(|e| XmlError {
