@@ -881,7 +881,11 @@ fn parse_decoder(
                     dialect_of(c, Dialect::OsMatch)?
                 };
                 match &mut pname {
-                    Some((s, _)) => s.push_str(t),
+                    Some((s, dd)) => {
+                        // Upstream concatenates repeated elements; the last type wins.
+                        s.push_str(t);
+                        *dd = d;
+                    }
                     None => pname = Some((t.to_string(), d)),
                 }
             }
@@ -893,7 +897,10 @@ fn parse_decoder(
                 };
                 let o = offset_of(c)?;
                 match &mut prematch {
-                    Some((s, _, _)) => s.push_str(t),
+                    Some((s, dd, _)) => {
+                        s.push_str(t);
+                        *dd = d;
+                    }
                     None => prematch = Some((t.to_string(), d, o)),
                 }
             }
@@ -905,7 +912,10 @@ fn parse_decoder(
                 };
                 let o = offset_of(c)?;
                 match &mut regex {
-                    Some((s, _, _)) => s.push_str(t),
+                    Some((s, dd, _)) => {
+                        s.push_str(t);
+                        *dd = d;
+                    }
                     None => regex = Some((t.to_string(), d, o)),
                 }
             }
@@ -1241,7 +1251,10 @@ fn parse_rule(
                     dialect_of(c, Dialect::OsMatch)?
                 };
                 match &mut matchp {
-                    Some((s, _, _)) => s.push_str(t),
+                    Some((s, dd, _)) => {
+                        s.push_str(t);
+                        *dd = d;
+                    }
                     None => matchp = Some((t.to_string(), d, negate_of(c))),
                 }
             }
@@ -1252,7 +1265,10 @@ fn parse_rule(
                     dialect_of(c, Dialect::OsRegex)?
                 };
                 match &mut regexp {
-                    Some((s, _, _)) => s.push_str(t),
+                    Some((s, dd, _)) => {
+                        s.push_str(t);
+                        *dd = d;
+                    }
                     None => regexp = Some((t.to_string(), d, negate_of(c))),
                 }
             }
