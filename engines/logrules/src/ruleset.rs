@@ -1281,8 +1281,15 @@ fn parse_rule(
                 );
             }
             "category" => r.category = t.trim().to_string(),
-            "srcip" => r.srcip.push(parse_ip(t)),
-            "dstip" => r.dstip.push(parse_ip(t)),
+            "srcip" | "dstip" => {
+                let mut e = parse_ip(t);
+                e.neg ^= negate_of(c);
+                if name == "srcip" {
+                    r.srcip.push(e)
+                } else {
+                    r.dstip.push(e)
+                }
+            }
             "field" => {
                 let fname = c.attr("name").ok_or("<field> without name")?;
                 let d = dialect_of(c, Dialect::OsRegex)?;
