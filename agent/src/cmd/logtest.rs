@@ -155,7 +155,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     .as_ref()
                     .map(|r| (r.id.to_string(), r.level.to_string()))
                     .unwrap_or_default();
-                r == rule && l == level && v.decoder.clone().unwrap_or_default() == decoder
+                // Upstream compares case-insensitively and needs a rule to have fired.
+                v.rule.is_some()
+                    && r.eq_ignore_ascii_case(&rule)
+                    && l.eq_ignore_ascii_case(&level)
+                    && v.decoder
+                        .clone()
+                        .unwrap_or_default()
+                        .eq_ignore_ascii_case(&decoder)
             })
             .unwrap_or(false);
         return Ok(if ok {
