@@ -290,7 +290,11 @@ impl Engine {
             }
             correlated = true;
         }
-        for &c in &node.children {
+        let dn = ev.decoder_name.unwrap_or(u32::MAX - 1);
+        for (&c, &da) in node.children.iter().zip(&node.child_decoded_as) {
+            if da != u32::MAX && da != dn {
+                continue;
+            }
             if let Some(x) = self.check_node(rs, c, ev, cur_matched, lower, now) {
                 return Some(x);
             }

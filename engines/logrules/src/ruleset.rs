@@ -173,6 +173,9 @@ pub struct Rule {
 pub struct RuleNode {
     pub rule: usize,
     pub children: Vec<usize>,
+    /// `decoded_as` of each child (u32::MAX = any), so non-matching children are skipped
+    /// without touching their rule.
+    pub child_decoded_as: Vec<u32>,
 }
 
 /// A construct that was not loaded, reported once.
@@ -733,6 +736,7 @@ impl RulesetBuilder {
                 nodes.push(RuleNode {
                     rule: ri,
                     children: Vec::new(),
+                    child_decoded_as: Vec::new(),
                 });
                 let new = nodes.len() - 1;
                 nodes_of.entry(rules[ri].id).or_default().push(new);
@@ -794,6 +798,14 @@ impl RulesetBuilder {
                     }
                 }
             }
+        }
+        for i in 0..nodes.len() {
+            let cda = nodes[i]
+                .children
+                .iter()
+                .map(|&c| rules[nodes[c].rule].decoded_as.unwrap_or(u32::MAX))
+                .collect();
+            nodes[i].child_decoded_as = cda;
         }
         rs.max_timeframe = rules.iter().map(|r| r.timeframe).max().unwrap_or(0);
         rs.n_corr_lists = n_lists;
