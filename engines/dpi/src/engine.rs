@@ -359,7 +359,8 @@ struct Flow {
     flowbits: Vec<u64>,
     alerted: HashSet<(u64, u32)>,
     seen: [bool; 2],
-    iponly_done: [bool; 2],
+    /// IP-only rules whose header matches this flow direction (computed on its first packet).
+    iponly: [Option<Vec<u32>>; 2],
     bytes: [u64; 2],
     closed_app: [bool; 2],
     passed: bool,
@@ -733,7 +734,7 @@ impl Engine {
                     flowbits: Vec::new(),
                     alerted: HashSet::new(),
                     seen: [false, false],
-                    iponly_done: [false, false],
+                    iponly: [None, None],
                     bytes: [0, 0],
                     closed_app: [false, false],
                     passed: false,
@@ -1227,9 +1228,17 @@ impl Engine {
         let stamp = self.next_stamp();
         let mut cands: Vec<u32> = Vec::new();
         let d = usize::from(!to_server);
-        if !flow.iponly_done[d] {
-            flow.iponly_done[d] = true;
-            cands.extend_from_slice(&rs.ip_only);
+        if flow.iponly[d].is_none() {
+            let v: Vec<u32> = rs
+                .ip_only
+                .iter()
+                .copied()
+                .filter(|&ri| Self::header_matches(&rs.rules[ri as usize], p, flow))
+                .collect();
+            flow.iponly[d] = Some(v);
+        }
+        if let Some(v) = &flow.iponly[d] {
+            cands.extend_from_slice(v);
         }
         cands.extend_from_slice(&rs.pkt_always);
         if let Some(pf) = &rs.pkt_pf {

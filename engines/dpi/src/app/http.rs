@@ -323,6 +323,23 @@ impl HttpState {
 
     /// End of a direction's stream (FIN, RST or end of capture): finish bodies delimited by close.
     pub fn close(&mut self, to_server: bool, ev: &mut Vec<TxEvent>) {
+        // A head cut short by the end of the stream still yields what it has (request line,
+        // headers so far): libhtp does the same, and rules on the URI must see it.
+        {
+            let d = if to_server {
+                &mut self.req
+            } else {
+                &mut self.resp
+            };
+            if d.in_headers && !d.failed && memchr::memchr(b'\n', &d.buf).is_some() {
+                d.buf.extend_from_slice(b"\r\n\r\n");
+                if to_server {
+                    self.run_request(ev);
+                } else {
+                    self.run_response(ev);
+                }
+            }
+        }
         let limit = self.body_limit;
         let d = if to_server {
             &mut self.req
