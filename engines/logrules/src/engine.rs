@@ -66,7 +66,7 @@ impl Stored {
                 .find(|(k, _)| k == d)
                 .map(|(_, v)| v.as_str()),
             CtxField::Location => Some(&self.location),
-            CtxField::Hostname => self.hostname.as_deref(),
+            CtxField::Hostname => self.hostname.as_deref().or(Some(&self.location)),
         }
     }
 }
@@ -75,7 +75,7 @@ fn ev_ctx<'a>(ev: &'a Event, f: &CtxField) -> Option<&'a str> {
     match f {
         CtxField::Field(k) => ev.get(k),
         CtxField::Location => Some(&ev.location),
-        CtxField::Hostname => ev.hostname.as_deref(),
+        CtxField::Hostname => ev.hostname.as_deref().or(Some(&ev.location)),
     }
 }
 
@@ -371,6 +371,16 @@ impl Engine {
             e.matched.set(r.level);
             if r.if_matched_sid.is_some() {
                 first.matched.set(r.level);
+            }
+            // The events counted toward this firing are used up: a later event needs a fresh
+            // set of `frequency` matches (what upstream's verdicts show on replayed logs).
+            {
+                for e2 in list.iter().rev() {
+                    if std::ptr::eq(&**e2, &**e) {
+                        break;
+                    }
+                    e2.matched.set(r.level);
+                }
             }
             return true;
         }

@@ -1143,7 +1143,7 @@ fn target_of(name: &str) -> Option<(Target, Dialect)> {
     Some((t, d))
 }
 
-fn ctx_of(name: &str) -> Option<Context> {
+fn ctx_of(name: &str, ossec: bool) -> Option<Context> {
     let (rel, base) = if let Some(b) = name.strip_prefix("same_") {
         (Relation::Same, b)
     } else if let Some(b) = name.strip_prefix("different_") {
@@ -1167,6 +1167,8 @@ fn ctx_of(name: &str) -> Option<Context> {
         "status" => CtxField::Field(FieldKey::Std(Std::Status)),
         "data" | "extra_data" => CtxField::Field(FieldKey::Std(Std::Data)),
         "system_name" => CtxField::Field(FieldKey::Std(Std::SystemName)),
+        // OSSEC 4.x compares the hostname for same_location (Wazuh: the location).
+        "location" if ossec => CtxField::Hostname,
         "location" => CtxField::Location,
         "agent" => CtxField::Hostname,
         _ => return None,
@@ -1427,7 +1429,7 @@ fn parse_rule(
                         dialect_of(c, default)?
                     };
                     r.checks.push((tg, compile(t, d, negate_of(c), name)?));
-                } else if let Some(cx) = ctx_of(name) {
+                } else if let Some(cx) = ctx_of(name, dialects.frequency_offset == 0) {
                     if matches!(
                         (&cx.target, name),
                         (

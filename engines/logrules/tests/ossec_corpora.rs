@@ -73,12 +73,12 @@ fn run_kind(kind: &str, floor: f64) {
 
 #[test]
 fn sshd_corpus_matches_ossec_verdicts() {
-    run_kind("sshd", 96.0);
+    run_kind("sshd", 98.5);
 }
 
 #[test]
 fn mixed_corpus_matches_ossec_verdicts() {
-    run_kind("mixed", 96.5);
+    run_kind("mixed", 98.5);
 }
 
 #[test]
