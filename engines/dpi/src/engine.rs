@@ -1242,9 +1242,13 @@ impl Engine {
         }
         cands.extend_from_slice(&rs.pkt_always);
         if let Some(pf) = &rs.pkt_pf {
-            if !pkt_buf.is_empty() {
-                let seen = &mut self.seen_stamp;
-                pf.scan(pkt_buf, |r| {
+            let seen = &mut self.seen_stamp;
+            let raw_differs = !std::ptr::eq(pkt_buf, p.payload) && !p.payload.is_empty();
+            for hay in [pkt_buf, if raw_differs { p.payload } else { &[][..] }] {
+                if hay.is_empty() {
+                    continue;
+                }
+                pf.scan(hay, |r| {
                     if seen[r as usize] != stamp {
                         seen[r as usize] = stamp;
                         cands.push(r);
@@ -1270,6 +1274,8 @@ impl Engine {
             let mut ok = true;
             for g in &r.groups {
                 let data: Cow<'_, [u8]> = match g.buf {
+                    // tcp-pkt rules see the packet as captured; others the reassembled stream.
+                    Buf::Pkt if r.proto == Proto::TcpPkt => Cow::Borrowed(p.payload),
                     Buf::Pkt => Cow::Borrowed(pkt_buf),
                     Buf::TcpHdr if p.proto == PROTO_TCP => Cow::Borrowed(p.l4_header),
                     Buf::UdpHdr if p.proto == PROTO_UDP => Cow::Borrowed(p.l4_header),
