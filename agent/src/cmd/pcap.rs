@@ -97,6 +97,8 @@ pub fn inspect(args: &Args) -> Result<Report> {
         k => bail!("-k {k}: expected none, all or auto"),
     }
     let mut threshold_file = args.threshold_file.clone();
+    let mut midstream_policy: Option<String> = None;
+    let mut exception_policy: Option<String> = None;
     for s in &args.set {
         let Some((k, v)) = s.split_once('=') else {
             bail!("--set {s:?}: expected key=value")
@@ -114,9 +116,20 @@ pub fn inspect(args: &Args) -> Result<Report> {
             "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit" => {
                 cfg.http_decompress_layers = v.parse().with_context(|| format!("--set {s}: bad number"))?
             }
+            "stream.midstream-policy" => midstream_policy = Some(v.to_string()),
+            "exception-policy" => exception_policy = Some(v.to_string()),
             other => notes.push(format!("warning: --set {other} is not supported and was ignored")),
         }
     }
+    // Exception policy for midstream sessions: anything but `ignore` takes the flow out of
+    // inspection; in IPS mode a disabled midstream pickup (or policy `auto`) does the same.
+    let policy = midstream_policy.or(exception_policy);
+    cfg.midstream_pass = match policy.as_deref() {
+        Some("ignore") => args.simulate_ips && !cfg.midstream,
+        Some("auto") => args.simulate_ips,
+        Some(_) => true,
+        None => args.simulate_ips && !cfg.midstream,
+    };
     if args.runmode.is_some() || args.simulate_ips || args.simulate_applayer_error.is_some() {
         notes.push(
             "warning: --runmode/--simulate-* options are accepted for compatibility and ignored"

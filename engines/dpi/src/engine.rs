@@ -38,6 +38,9 @@ pub struct Config {
     pub flow_timeout_closed: u64,
     /// Alerts kept per packet (`packet-alert-max`).
     pub packet_alert_max: usize,
+    /// Exception policy for TCP sessions picked up midstream: when set, such flows are passed
+    /// (not inspected at all), as Suricata's `stream.midstream-policy` bypass/pass-flow/drop-flow/reject do.
+    pub midstream_pass: bool,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             flow_timeout_established: 300,
             flow_timeout_closed: 10,
             packet_alert_max: 15,
+            midstream_pass: false,
         }
     }
 }
@@ -821,6 +825,8 @@ impl Engine {
                 flow.state = TcpState::SynRecv;
                 flow.tracked = true;
                 flow.streams[1].start(t.seq);
+            } else if self.cfg.midstream_pass {
+                flow.passed = true;
             } else if self.cfg.midstream {
                 flow.state = TcpState::Established;
                 flow.tracked = true;
@@ -1243,7 +1249,8 @@ impl Engine {
         cands.extend_from_slice(&rs.pkt_always);
         if let Some(pf) = &rs.pkt_pf {
             let seen = &mut self.seen_stamp;
-            let raw_differs = !std::ptr::eq(pkt_buf, p.payload) && !p.payload.is_empty();
+            // The raw packet only needs its own scan when it differs from the stream bytes (overlaps, retransmissions).
+            let raw_differs = !p.payload.is_empty() && pkt_buf != p.payload;
             for hay in [pkt_buf, if raw_differs { p.payload } else { &[][..] }] {
                 if hay.is_empty() {
                     continue;
