@@ -821,7 +821,8 @@ impl Engine {
                 flow.state = TcpState::SynSent;
                 flow.tracked = true;
                 flow.streams[0].start(t.seq);
-            } else if syn && ack {
+            } else if syn && ack && self.cfg.midstream && !self.cfg.midstream_pass {
+                // Handshake seen from the SYN/ACK on: a midstream pickup Suricata allows.
                 flow.state = TcpState::SynRecv;
                 flow.tracked = true;
                 flow.streams[1].start(t.seq);

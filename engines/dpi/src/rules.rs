@@ -1714,9 +1714,8 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
         && !r.groups.iter().any(|g| g.buf.side() == Side::Packet)
     {
         // Rules on an app protocol without packet buffers are inspected per transaction.
-        if !r.groups.is_empty() || r.checks.iter().any(|c| matches!(c, PktCheck::Urilen(..))) {
-            r.is_app_tx = true;
-        }
+        // Even without buffers (e.g. `alert http any any -> any any (sid:1;)`): once per transaction.
+        r.is_app_tx = true;
     }
     if r.groups.iter().any(|g| g.buf == Buf::Pkt) && r.is_app_tx {
         // Mixing packet payload with transaction buffers: evaluate per packet with tx buffers of the flow.
