@@ -233,3 +233,40 @@ async fn changes_while_the_agent_was_down_are_found_by_the_first_scan() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn the_writing_process_is_named_where_fanotify_allows() {
+    // SAFETY: probing whether this kernel/container gives us fanotify.
+    let fd = unsafe { libc::fanotify_init(0, libc::O_RDONLY as u32) };
+    if fd < 0 {
+        eprintln!("skipped: fanotify unavailable here (needs root with CAP_SYS_ADMIN); writers are reported as unknown");
+        return;
+    }
+    // SAFETY: closing the probe descriptor.
+    unsafe { libc::close(fd) };
+    let (_t, w, st) = tmp();
+    std::fs::write(w.join("f"), "1").unwrap();
+    let mut r = start(cfg(&w, |_| {}), &st);
+    ready(&mut r).await;
+    let child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("echo 2 > '{}'; sleep 0.3", w.join("f").display()))
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let evs = r
+        .until(Duration::from_secs(5), |s| at(s, &w.join("f"), 550) == 1)
+        .await;
+    let e = evs
+        .iter()
+        .find(|e| e.rule_id == 550)
+        .unwrap_or_else(|| panic!("{evs:#?}"));
+    assert_eq!(e.body["writer"]["pid"], pid, "{:#}", e.body);
+    assert!(
+        e.body["writer"]["exe"].as_str().unwrap().contains("sh"),
+        "{:#}",
+        e.body
+    );
+    assert_eq!(e.body["writer"]["uid"], 0);
+    r.stop().await;
+}

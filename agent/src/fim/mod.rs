@@ -3,6 +3,7 @@
 //! (`restore`), package records (`packages`), turning findings into events (`report`), and the source the
 //! agent runs (`source`).
 
+pub mod attribution;
 pub mod config;
 pub mod objects;
 pub mod observe;

@@ -9,7 +9,7 @@ use super::scan::Finding;
 use super::store::{self, Protected, Store};
 use bannin_fim::{
     display_path, events, text_diff, ChangeKind, ChangeReport, DiffOutcome, FileKind, FileRecord,
-    OnChange, PackageVerdict, Policy, Source, Writer,
+    OnChange, PackageVerdict, Policy, Source,
 };
 use bannin_proto::Event;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ pub struct Reporter<'a> {
     /// Carry out `on_change = "restore"` (the agent does; `fim check` only reports).
     pub act: bool,
     /// Who wrote recently changed files, when fanotify told us.
-    pub writers: Option<&'a dyn Fn(&Path) -> Option<Writer>>,
+    pub writers: Option<std::sync::Arc<super::attribution::Attribution>>,
 }
 
 impl<'a> Reporter<'a> {
@@ -66,7 +66,7 @@ impl<'a> Reporter<'a> {
         if content_changed {
             r.package = self.packages.verdict(&path);
         }
-        if let Some(w) = self.writers.and_then(|w| w(&path)) {
+        if let Some(w) = self.writers.as_ref().and_then(|a| a.writer_of(&path)) {
             r.writer = w;
         }
         if let Some(root) = root.filter(|r| r.spec.report_changes) {

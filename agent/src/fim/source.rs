@@ -49,6 +49,7 @@ struct Ctx<'a> {
     state_dir: PathBuf,
     tx: &'a Sender<Event>,
     watcher: Option<Watcher>,
+    writers: Option<Arc<super::attribution::Attribution>>,
     closed: bool,
 }
 
@@ -271,6 +272,7 @@ impl Ctx<'_> {
             }
         }
         let mut reporter = Reporter::new(self.policy, &self.state_dir, Source::Realtime, true);
+        reporter.writers = self.writers.clone();
         for (from, to) in renames {
             if !self.check_rename(&from, &to, &mut reporter)? {
                 paths.insert(from);
@@ -326,6 +328,7 @@ fn engine_loop(
         state_dir: state_dir.to_path_buf(),
         tx,
         watcher: None,
+        writers: None,
         closed: false,
     };
     if let Some(e) = reset {
@@ -344,6 +347,14 @@ fn engine_loop(
     }
     // Watches first, so nothing written during the first scan is missed.
     let realtime: Vec<_> = policy.roots().filter(|r| r.spec.realtime).collect();
+    if policy.config.writer_attribution && !realtime.is_empty() {
+        let paths: Vec<PathBuf> = realtime
+            .iter()
+            .map(|r| r.root.clone())
+            .filter(|p| p.exists())
+            .collect();
+        cx.writers = super::attribution::Attribution::start(&paths);
+    }
     for root in &realtime {
         if root.root.is_dir() {
             if let Some(w) = cx.watcher.as_mut() {
@@ -419,6 +430,9 @@ fn engine_loop(
                 d.1 = Instant::now() + interval(policy.root(d.0).expect("root exists"));
             }
         }
+    }
+    if let Some(a) = &cx.writers {
+        a.stop();
     }
     Ok(())
 }
