@@ -2106,7 +2106,14 @@ fn parse_byte_math(v: &str, var: u8, vars: &[String]) -> Result<(Match, String),
 fn choose_fast_pattern(r: &mut Rule) {
     let mut best: Option<(usize, usize, usize)> = None;
     for (gi, g) in r.groups.iter().enumerate() {
-        if !g.transforms.is_empty() {
+        // The prefilter scans untransformed buffers case-insensitively: only transforms that keep
+        // a pattern's occurrence (modulo case and a leading dot) allow a fast pattern.
+        if !g.transforms.iter().all(|t| {
+            matches!(
+                t,
+                Transform::DotPrefix | Transform::ToLower | Transform::ToUpper
+            )
+        }) {
             continue;
         }
         for (mi, m) in g.matches.iter().enumerate() {

@@ -191,10 +191,17 @@ impl RuleSet {
             let i = i as u32;
             let fast = r.fast.map(|(g, m)| {
                 let grp = &r.groups[g];
-                let pat = match &grp.matches[m] {
+                let mut pat = match &grp.matches[m] {
                     Match::Content(c) => c.pat.clone(),
                     _ => Vec::new(),
                 };
+                if grp.transforms.contains(&crate::rules::Transform::DotPrefix)
+                    && pat.len() > 1
+                    && pat[0] == b'.'
+                {
+                    // `.example.com` after dotprefix occurs in the raw name as `example.com`.
+                    pat.remove(0);
+                }
                 (grp.buf, pat)
             });
             if r.is_app_tx {
