@@ -1247,7 +1247,13 @@ impl Engine {
         if let Some(v) = &flow.iponly[d] {
             cands.extend_from_slice(v);
         }
-        cands.extend_from_slice(&rs.pkt_always);
+        cands.extend_from_slice(
+            &rs.pkt_always[match p.proto {
+                PROTO_TCP => 0,
+                PROTO_UDP => 1,
+                _ => 2,
+            }],
+        );
         if let Some(pf) = &rs.pkt_pf {
             let seen = &mut self.seen_stamp;
             // The raw packet only needs its own scan when it differs from the stream bytes (overlaps, retransmissions).

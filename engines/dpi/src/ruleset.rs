@@ -69,8 +69,9 @@ impl Prefilter {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub(crate) pkt_pf: Option<Prefilter>,
-    /// Packet rules without a packet fast pattern (always candidates), ip-only rules excluded.
-    pub(crate) pkt_always: Vec<u32>,
+    /// Packet rules without a packet fast pattern (always candidates), ip-only rules excluded,
+    /// split by IP protocol so a UDP packet never walks the TCP-only ones: [tcp, udp, other].
+    pub(crate) pkt_always: [Vec<u32>; 3],
     /// Rules with no content at all and only header checks: inspected once per flow direction.
     pub(crate) ip_only: Vec<u32>,
     pub(crate) tx_pf: Vec<(Buf, Prefilter)>,
@@ -183,7 +184,7 @@ impl RuleSet {
         stats.loaded = rules.len();
 
         let mut pkt_pats = Vec::new();
-        let mut pkt_always = Vec::new();
+        let mut pkt_always: [Vec<u32>; 3] = [Vec::new(), Vec::new(), Vec::new()];
         let mut ip_only = Vec::new();
         let mut tx_pats: BTreeMap<Buf, Vec<(Vec<u8>, u32)>> = BTreeMap::new();
         let mut tx_always: HashMap<AppProto, Vec<u32>> = HashMap::new();
@@ -227,7 +228,22 @@ impl RuleSet {
                         {
                             ip_only.push(i)
                         } else {
-                            pkt_always.push(i)
+                            use crate::rules::Proto;
+                            let (t, u, o) = match r.proto {
+                                Proto::Tcp | Proto::TcpPkt | Proto::TcpStream => {
+                                    (true, false, false)
+                                }
+                                Proto::Udp => (false, true, false),
+                                Proto::Icmp => (false, false, true),
+                                Proto::App(AppProto::Dns) => (true, true, false),
+                                Proto::App(_) => (true, r.app == Some(AppProto::Dns), false),
+                                Proto::Ip => (true, true, true),
+                            };
+                            for (k, on) in [t, u, o].into_iter().enumerate() {
+                                if on {
+                                    pkt_always[k].push(i);
+                                }
+                            }
                         }
                     }
                 }
