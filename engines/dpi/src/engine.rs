@@ -1233,7 +1233,6 @@ impl Engine {
     ) {
         let rs = self.rules.clone();
         let stamp = self.next_stamp();
-        let mut cands: Vec<u32> = Vec::new();
         let d = usize::from(!to_server);
         if flow.iponly[d].is_none() {
             let v: Vec<u32> = rs
@@ -1244,16 +1243,9 @@ impl Engine {
                 .collect();
             flow.iponly[d] = Some(v);
         }
-        if let Some(v) = &flow.iponly[d] {
-            cands.extend_from_slice(v);
-        }
-        cands.extend_from_slice(
-            &rs.pkt_always[match p.proto {
-                PROTO_TCP => 0,
-                PROTO_UDP => 1,
-                _ => 2,
-            }],
-        );
+        // Prefilter hits are few: sort only them, then merge with the (already ordered) lists of
+        // rules that are candidates on every packet.
+        let mut hits_pf: Vec<u32> = Vec::new();
         if let Some(pf) = &rs.pkt_pf {
             let seen = &mut self.seen_stamp;
             // The raw packet only needs its own scan when it differs from the stream bytes (overlaps, retransmissions).
@@ -1265,13 +1257,20 @@ impl Engine {
                 pf.scan(hay, |r| {
                     if seen[r as usize] != stamp {
                         seen[r as usize] = stamp;
-                        cands.push(r);
+                        hits_pf.push(r);
                     }
                 });
             }
         }
-        cands.sort_unstable();
-        cands.dedup();
+        hits_pf.sort_unstable();
+        let always = &rs.pkt_always[match p.proto {
+            PROTO_TCP => 0,
+            PROTO_UDP => 1,
+            _ => 2,
+        }];
+        let iponly: &[u32] = flow.iponly[d].as_deref().unwrap_or(&[]);
+        let mut cands: Vec<u32> = Vec::with_capacity(always.len() + iponly.len() + hits_pf.len());
+        merge3(always, iponly, &hits_pf, &mut cands);
         let mut ctx = Ctx::default();
         let mut hits = Vec::new();
         for ri in cands {
@@ -1721,6 +1720,32 @@ impl Engine {
         keys.sort_by_key(|x| x.0);
         for (_, k) in keys {
             self.end_flow(k, out);
+        }
+    }
+}
+
+/// Merge three ascending lists into `out` (ascending, duplicates removed).
+fn merge3(a: &[u32], b: &[u32], c: &[u32], out: &mut Vec<u32>) {
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    loop {
+        let x = a.get(i).copied().unwrap_or(u32::MAX);
+        let y = b.get(j).copied().unwrap_or(u32::MAX);
+        let z = c.get(k).copied().unwrap_or(u32::MAX);
+        let m = x.min(y).min(z);
+        if m == u32::MAX {
+            break;
+        }
+        if out.last() != Some(&m) {
+            out.push(m);
+        }
+        if x == m {
+            i += 1;
+        }
+        if y == m {
+            j += 1;
+        }
+        if z == m {
+            k += 1;
         }
     }
 }
