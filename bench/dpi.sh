@@ -5,7 +5,7 @@
 # core) and peak RSS. Anchor: Suricata 8.0.6, one thread, ET Open: ~1.3 Gbit/s, 170k pkt/s,
 # 6-13 s rule load, 300 MB RSS.
 #
-# Needs: root (unshare -n), tcpdump, openssl, python3, GNU time (/usr/bin/time) or falls back to
+# Needs: root (unshare -n), tcpdump, ethtool (apt-get install -y tcpdump ethtool), openssl, python3, GNU time (/usr/bin/time) or falls back to
 # reading VmHWM. Usage: bench/dpi.sh [BYTES]   (default 200 MB of application payload)
 set -euo pipefail
 cd "$(dirname "$0")/.."
