@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("BANNIN_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Enroll(args) => cmd::enroll::run(args),

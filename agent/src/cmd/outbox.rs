@@ -10,7 +10,7 @@ use crate::outbox::Outbox;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, default_value = crate::config::DEFAULT_STATE_DIR)]
+    #[arg(long, global = true, default_value = crate::config::DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
