@@ -208,28 +208,34 @@ fn eval(
             if start > buf.len() {
                 return *negated && eval(ms, i + 1, buf, lc, prev_end, ctx);
             }
-            let m = re.find_at(buf, start).ok().flatten();
+            // Suricata hands a relative pcre the rest of the buffer as its subject, so `^`
+            // anchors at the previous match's end.
+            let m = re
+                .find(&buf[start..])
+                .ok()
+                .flatten()
+                .map(|m| (m.start() + start, m.end() + start));
             match (m, negated) {
                 (Some(_), true) => false,
                 (None, true) => eval(ms, i + 1, buf, lc, prev_end, ctx),
                 (None, false) => false,
-                (Some(m), false) => {
-                    if eval(ms, i + 1, buf, lc, m.end(), ctx) {
+                (Some((ms_start, ms_end)), false) => {
+                    if eval(ms, i + 1, buf, lc, ms_end, ctx) {
                         return true;
                     }
                     if !more_relative {
                         return false;
                     }
                     // Try later matches of the regex, as Suricata does for relative chains.
-                    let mut from = m.start() + 1;
+                    let mut from = ms_start + 1;
                     while from <= buf.len() && ctx.budget > 0 {
                         ctx.budget -= 1;
-                        match re.find_at(buf, from).ok().flatten() {
+                        match re.find_at(&buf[start..], from - start).ok().flatten() {
                             Some(m2) => {
-                                if eval(ms, i + 1, buf, lc, m2.end(), ctx) {
+                                if eval(ms, i + 1, buf, lc, m2.end() + start, ctx) {
                                     return true;
                                 }
-                                from = m2.start() + 1;
+                                from = m2.start() + start + 1;
                             }
                             None => return false,
                         }

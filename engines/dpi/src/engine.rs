@@ -351,6 +351,8 @@ struct Flow {
     id: u64,
     proto: u8,
     cli: (IpAddr, u16),
+    /// Both ports as first seen, hints for protocol detection.
+    ports: (u16, u16),
     last_ts: u64,
     state: TcpState,
     tracked: bool,
@@ -726,6 +728,7 @@ impl Engine {
                     id,
                     proto: p.proto,
                     cli,
+                    ports: (p.sport, p.dport),
                     last_ts: self.now.secs,
                     state: TcpState::None,
                     tracked: false,
@@ -913,10 +916,9 @@ impl Engine {
                 return;
             }
             flow.pd_buf[d].extend_from_slice(&data[..data.len().min(512)]);
-            let cli_port = flow.cli.1;
+            let (pa, pb) = flow.ports;
             let buf = std::mem::take(&mut flow.pd_buf[d]);
-            let det = app::detect(&buf, to_server, false, cli_port, 0)
-                .or_else(|| app::detect(&buf, to_server, false, 0, cli_port));
+            let det = app::detect(&buf, to_server, false, pa, pb);
             match det {
                 Some(p) => {
                     flow.app_proto = Some(p);

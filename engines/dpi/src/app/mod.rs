@@ -43,7 +43,7 @@ pub fn detect(data: &[u8], to_server: bool, udp: bool, sport: u16, dport: u16) -
     if data.starts_with(b"SSH-") {
         return Some(AppProto::Ssh);
     }
-    if port(53) && data.len() >= 14 && dns::parse(&data[2..]).is_some() {
+    if (port(53) || port(5353)) && data.len() >= 14 && dns::parse(&data[2..]).is_some() {
         return Some(AppProto::Dns);
     }
     let up = data.to_ascii_uppercase();
