@@ -117,6 +117,7 @@ pub fn inspect(args: &Args) -> Result<Report> {
                 cfg.http_decompress_layers = v.parse().with_context(|| format!("--set {s}: bad number"))?
             }
             "stream.midstream-policy" => midstream_policy = Some(v.to_string()),
+            "decoder.vxlan.enabled" => cfg.vxlan = yes,
             "exception-policy" => exception_policy = Some(v.to_string()),
             other => notes.push(format!("warning: --set {other} is not supported and was ignored")),
         }

@@ -41,6 +41,8 @@ pub struct Config {
     /// Exception policy for TCP sessions picked up midstream: when set, such flows are passed
     /// (not inspected at all), as Suricata's `stream.midstream-policy` bypass/pass-flow/drop-flow/reject do.
     pub midstream_pass: bool,
+    /// Decode VXLAN (UDP 4789) and inspect the inner packets (`decoder.vxlan.enabled`).
+    pub vxlan: bool,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             flow_timeout_closed: 10,
             packet_alert_max: 15,
             midstream_pass: false,
+            vxlan: true,
         }
     }
 }
@@ -439,6 +442,7 @@ pub struct Engine {
     thr: HashMap<(u32, u32, ThrKey), ThrState>,
     tcfg: Vec<ThresholdEntry>,
     rate: HashMap<(u32, u32, ThrKey), RateState>,
+    tunnel_depth: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -485,6 +489,7 @@ impl Engine {
             thr: HashMap::new(),
             tcfg: Vec::new(),
             rate: HashMap::new(),
+            tunnel_depth: 0,
         }
     }
 
@@ -662,6 +667,25 @@ impl Engine {
                 {
                     self.stats.checksum_errors += 1;
                     return;
+                }
+                if self.cfg.vxlan
+                    && dp == 4789
+                    && payload.len() > 8
+                    && payload[0] & 0x08 != 0
+                    && self.tunnel_depth < 2
+                {
+                    // VXLAN: inspect the encapsulated Ethernet frame as a packet of its own.
+                    if let Some(inner) =
+                        decode::decode_link(decode::linktype::ETHERNET, &payload[8..])
+                            .and_then(decode::decode_ip)
+                    {
+                        if inner.frag.is_none() {
+                            self.tunnel_depth += 1;
+                            self.process_ip(&inner, out);
+                            self.tunnel_depth -= 1;
+                            return;
+                        }
+                    }
                 }
                 pkt.sport = sp;
                 pkt.dport = dp;
