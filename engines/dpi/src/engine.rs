@@ -706,6 +706,20 @@ impl Engine {
                 pkt.l4_header = &ip.payload[..ip.payload.len().min(8)];
                 pkt.payload = ip.payload.get(8..).unwrap_or(&[]);
             }
+            47 if self.tunnel_depth < 2 => {
+                // GRE: inspect the encapsulated packet (IPv4/IPv6, Ethernet, ERSPAN type II).
+                if let Some(inner) = gre_inner(ip.payload) {
+                    if let Some(inner) = decode::decode_ip(inner) {
+                        if inner.frag.is_none() {
+                            self.tunnel_depth += 1;
+                            self.process_ip(&inner, out);
+                            self.tunnel_depth -= 1;
+                            return;
+                        }
+                    }
+                }
+                pkt.payload = ip.payload;
+            }
             _ => {
                 pkt.payload = ip.payload;
             }
@@ -1747,6 +1761,31 @@ impl Engine {
         for (_, k) in keys {
             self.end_flow(k, out);
         }
+    }
+}
+
+fn gre_inner(g: &[u8]) -> Option<&[u8]> {
+    if g.len() < 4 {
+        return None;
+    }
+    let flags = g[0];
+    let proto = u16::from_be_bytes([g[2], g[3]]);
+    let mut off = 4;
+    if flags & 0x80 != 0 {
+        off += 4;
+    }
+    if flags & 0x20 != 0 {
+        off += 4;
+    }
+    if flags & 0x10 != 0 {
+        off += 4;
+    }
+    let rest = g.get(off..)?;
+    match proto {
+        0x0800 | 0x86dd => Some(rest),
+        0x6558 => decode::decode_link(decode::linktype::ETHERNET, rest),
+        0x88be => decode::decode_link(decode::linktype::ETHERNET, rest.get(8..)?),
+        _ => None,
     }
 }
 
