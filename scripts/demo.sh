@@ -59,7 +59,7 @@ realtime = true
 TOML
 "$AGENT" run --config "$DEMO/agent.toml" >"$DEMO/agent.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do grep -q watching "$DEMO/agent.log" && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -q "first scan finished" "$DEMO/agent.log" && break; sleep 0.1; done
 
 cat <<INFO
 

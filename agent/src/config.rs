@@ -40,7 +40,10 @@ pub struct ManagerConfig {
 
 impl Default for ManagerConfig {
     fn default() -> Self {
-        ManagerConfig { url: None, heartbeat_secs: default_heartbeat() }
+        ManagerConfig {
+            url: None,
+            heartbeat_secs: default_heartbeat(),
+        }
     }
 }
 
@@ -62,7 +65,10 @@ pub struct OutboxConfig {
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        OutboxConfig { max_events: default_max_events(), batch_events: default_batch_events() }
+        OutboxConfig {
+            max_events: default_max_events(),
+            batch_events: default_batch_events(),
+        }
     }
 }
 
@@ -88,7 +94,9 @@ impl<'de> Deserialize<'de> for HttpsUrl {
 pub fn parse_https_url(s: &str) -> Result<HttpsUrl, String> {
     let url = reqwest::Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
     if url.scheme() != "https" {
-        return Err(format!("`{s}` must be an https:// URL (agent traffic is always TLS)"));
+        return Err(format!(
+            "`{s}` must be an https:// URL (agent traffic is always TLS)"
+        ));
     }
     if url.host().is_none() {
         return Err(format!("`{s}` has no host"));
@@ -106,25 +114,37 @@ impl<'de> Deserialize<'de> for Seconds {
         if (1..=86_400).contains(&n) {
             Ok(Seconds(n))
         } else {
-            Err(serde::de::Error::custom(format!("{n} is out of range: use 1 to 86400 seconds")))
+            Err(serde::de::Error::custom(format!(
+                "{n} is out of range: use 1 to 86400 seconds"
+            )))
         }
     }
 }
 
 impl AgentConfig {
     pub fn parse(text: &str, origin: &Path) -> Result<AgentConfig> {
-        let cfg: AgentConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", origin.display()))?;
+        let cfg: AgentConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", origin.display()))?;
         if cfg.outbox.max_events < 1000 {
-            anyhow::bail!("{}: [outbox] max_events = {} is too small (at least 1000)", origin.display(), cfg.outbox.max_events);
+            anyhow::bail!(
+                "{}: [outbox] max_events = {} is too small (at least 1000)",
+                origin.display(),
+                cfg.outbox.max_events
+            );
         }
         if !(1..=50_000).contains(&cfg.outbox.batch_events) {
-            anyhow::bail!("{}: [outbox] batch_events = {} must be 1 to 50000", origin.display(), cfg.outbox.batch_events);
+            anyhow::bail!(
+                "{}: [outbox] batch_events = {} must be 1 to 50000",
+                origin.display(),
+                cfg.outbox.batch_events
+            );
         }
         Ok(cfg)
     }
 
     pub fn load(path: &Path) -> Result<AgentConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
         AgentConfig::parse(&text, path)
     }
 }
@@ -150,14 +170,19 @@ realtime = true
 "#,
         )
         .unwrap();
-        assert_eq!(cfg.manager.url, Some(HttpsUrl("https://manager.example:8443".into())));
+        assert_eq!(
+            cfg.manager.url,
+            Some(HttpsUrl("https://manager.example:8443".into()))
+        );
         assert_eq!(cfg.fim.paths.len(), 1);
         assert!(cfg.fim.paths[0].realtime);
     }
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let err = parse("state_dir = \"/tmp/x\"\n[manager]\nurll = \"https://m\"\n").unwrap_err().to_string();
+        let err = parse("state_dir = \"/tmp/x\"\n[manager]\nurll = \"https://m\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("agent.toml"), "{err}");
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("urll"), "{err}");
@@ -165,14 +190,21 @@ realtime = true
 
     #[test]
     fn plain_http_manager_url_is_refused_with_its_line() {
-        let err = parse("\n\n[manager]\nurl = \"http://m:8443\"\n").unwrap_err().to_string();
+        let err = parse("\n\n[manager]\nurl = \"http://m:8443\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 4") && err.contains("https://"), "{err}");
     }
 
     #[test]
     fn out_of_range_heartbeat_is_refused() {
-        let err = parse("[manager]\nheartbeat_secs = 0\n").unwrap_err().to_string();
-        assert!(err.contains("out of range") && err.contains("line 2"), "{err}");
+        let err = parse("[manager]\nheartbeat_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("out of range") && err.contains("line 2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -77,7 +77,8 @@ impl StateDir {
                 self.root.display()
             );
         }
-        let read = |p: PathBuf| fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()));
+        let read =
+            |p: PathBuf| fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()));
         let file: IdentityFile = toml::from_str(&read(self.identity_file())?)
             .with_context(|| format!("{}", self.identity_file().display()))?;
         Ok(Identity {
@@ -85,7 +86,10 @@ impl StateDir {
             name: file.name,
             manager_url: file.manager_url,
             ca_pem: read(self.ca_file())?,
-            client: ClientIdentity { cert_pem: read(self.cert_file())?, key_pem: read(self.key_file())? },
+            client: ClientIdentity {
+                cert_pem: read(self.cert_file())?,
+                key_pem: read(self.key_file())?,
+            },
         })
     }
 }
@@ -99,7 +103,8 @@ fn write_new(path: &Path, contents: &str, mode: u32) -> Result<()> {
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
-    f.sync_all().with_context(|| format!("writing {}", path.display()))
+    f.sync_all()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub struct EnrollOptions {
@@ -112,7 +117,10 @@ pub struct EnrollOptions {
 }
 
 pub fn host_name() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown-host".into())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".into())
 }
 
 /// Generates the key pair, sends the CSR with the token over TLS pinned to the CA fingerprint, and
@@ -124,8 +132,10 @@ pub async fn enroll(state: &StateDir, opts: EnrollOptions) -> Result<IdentityFil
             state.root().display()
         );
     }
-    let url = crate::config::parse_https_url(&opts.manager_url).map_err(|e| anyhow::anyhow!("--manager: {e}"))?;
-    let tls = bannin_pki::client_config_pinned(&opts.ca_fingerprint, None).context("--ca-fingerprint")?;
+    let url = crate::config::parse_https_url(&opts.manager_url)
+        .map_err(|e| anyhow::anyhow!("--manager: {e}"))?;
+    let tls =
+        bannin_pki::client_config_pinned(&opts.ca_fingerprint, None).context("--ca-fingerprint")?;
     let client = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(30))
@@ -148,14 +158,24 @@ pub async fn enroll(state: &StateDir, opts: EnrollOptions) -> Result<IdentityFil
         .json(&request)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("contacting {endpoint}: {}", crate::uplink::describe_error(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "contacting {endpoint}: {}",
+                crate::uplink::describe_error(&e)
+            )
+        })?;
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ApiError>(&text).map(|e| e.error).unwrap_or(text);
+        let message = serde_json::from_str::<ApiError>(&text)
+            .map(|e| e.error)
+            .unwrap_or(text);
         bail!("the manager refused the enrollment ({status}): {message}");
     }
-    let answer: EnrollResponse = resp.json().await.context("reading the manager's enrollment answer")?;
+    let answer: EnrollResponse = resp
+        .json()
+        .await
+        .context("reading the manager's enrollment answer")?;
     // The CA we will trust from now on must be the one we pinned.
     let ca_der = bannin_pki::certs_from_pem(&answer.ca_pem, "CA certificate from the manager")?;
     let pinned = bannin_pki::normalize_fingerprint(&opts.ca_fingerprint)?;
@@ -166,7 +186,11 @@ pub async fn enroll(state: &StateDir, opts: EnrollOptions) -> Result<IdentityFil
     write_new(&state.key_file(), &key.key_pem, 0o600)?;
     write_new(&state.cert_file(), &answer.certificate_pem, 0o644)?;
     write_new(&state.ca_file(), &answer.ca_pem, 0o644)?;
-    let file = IdentityFile { agent_id: answer.agent_id, name: opts.name, manager_url: url.0 };
+    let file = IdentityFile {
+        agent_id: answer.agent_id,
+        name: opts.name,
+        manager_url: url.0,
+    };
     // Last: its presence means "enrolled".
     write_new(&state.identity_file(), &toml::to_string(&file)?, 0o644)?;
     Ok(file)

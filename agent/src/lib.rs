@@ -5,12 +5,11 @@
 //! silently: every loss is counted and reported as an event of its own.
 
 pub mod cmd;
-pub mod fim;
-pub mod net;
 pub mod config;
+pub mod fim;
 pub mod identity;
 pub mod logs;
+pub mod net;
 pub mod outbox;
 pub mod pipeline;
-pub mod sources;
 pub mod uplink;

@@ -32,7 +32,8 @@ pub struct AppendOutcome {
 
 impl Outbox {
     pub fn open(path: &Path, agent_id: &str, max_events: u64) -> Result<Outbox> {
-        let conn = Connection::open(path).with_context(|| format!("opening outbox {}", path.display()))?;
+        let conn =
+            Connection::open(path).with_context(|| format!("opening outbox {}", path.display()))?;
         // WAL + NORMAL: a committed append survives the agent being killed; the manager dedupes resends.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;
@@ -41,10 +42,13 @@ impl Outbox {
         )
         .with_context(|| format!("outbox {} is not a usable SQLite database", path.display()))?;
         let last_seq: i64 = conn
-            .query_row("SELECT value FROM meta WHERE key = 'last_seq'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'last_seq'", [], |r| {
+                r.get(0)
+            })
             .optional()?
             .unwrap_or(0);
-        let max_row: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))?;
+        let max_row: i64 =
+            conn.query_row("SELECT coalesce(max(seq), 0) FROM outbox", [], |r| r.get(0))?;
         let pending: i64 = conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
         Ok(Outbox {
             conn,
@@ -95,7 +99,10 @@ impl Outbox {
                     EventKind::Agent,
                     rules::OUTBOX_PRESSURE,
                     10,
-                    format!("Outbox {:.0}% full: the manager is not keeping up or unreachable", fill * 100.0),
+                    format!(
+                        "Outbox {:.0}% full: the manager is not keeping up or unreachable",
+                        fill * 100.0
+                    ),
                 )
                 .with_groups(["bannin", "agent", "outbox"])
                 .with_body(serde_json::json!({"pending": self.pending, "cap": self.max_events})),
@@ -109,7 +116,9 @@ impl Outbox {
         if events.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seq = self.next_seq;
         {
             let mut stmt = tx.prepare_cached("INSERT INTO outbox(seq, event) VALUES (?1, ?2)")?;
@@ -139,7 +148,9 @@ impl Outbox {
 
     /// The oldest unacknowledged events, in sequence order.
     pub fn peek(&self, max_events: usize) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare_cached("SELECT event FROM outbox ORDER BY seq LIMIT ?1")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT event FROM outbox ORDER BY seq LIMIT ?1")?;
         let rows = stmt.query_map([max_events as i64], |r| r.get::<_, String>(0))?;
         let mut events = Vec::new();
         for row in rows {
@@ -156,7 +167,9 @@ impl Outbox {
 
     /// Forgets everything up to and including `seq`, which the manager has stored.
     pub fn ack(&mut self, seq: u64) -> Result<u64> {
-        let removed = self.conn.execute("DELETE FROM outbox WHERE seq <= ?1", [seq as i64])? as u64;
+        let removed =
+            self.conn
+                .execute("DELETE FROM outbox WHERE seq <= ?1", [seq as i64])? as u64;
         self.pending = self.pending.saturating_sub(removed);
         if self.pressure_raised && (self.pending as f64) < self.max_events as f64 * PRESSURE_LOW {
             self.pressure_raised = false;
@@ -199,7 +212,12 @@ mod tests {
         drop(o);
         let o = Outbox::open(&path, "a", 1000).unwrap();
         assert_eq!(o.pending(), 6);
-        let seqs: Vec<u64> = o.peek(100).unwrap().iter().map(|e| e.seq.unwrap()).collect();
+        let seqs: Vec<u64> = o
+            .peek(100)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq.unwrap())
+            .collect();
         assert_eq!(seqs, vec![5, 6, 7, 8, 9, 10]);
     }
 
@@ -208,12 +226,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut o = Outbox::open(&dir.path().join("o.db"), "a", 1000).unwrap();
         let out = o.append((0..1200).map(ev).collect()).unwrap();
-        assert_eq!(out, AppendOutcome { accepted: 1000, dropped: 200 });
+        assert_eq!(
+            out,
+            AppendOutcome {
+                accepted: 1000,
+                dropped: 200
+            }
+        );
         let all = o.peek(5000).unwrap();
-        let dropped: Vec<&Event> = all.iter().filter(|e| e.rule_id == rules::OUTBOX_DROPPED).collect();
+        let dropped: Vec<&Event> = all
+            .iter()
+            .filter(|e| e.rule_id == rules::OUTBOX_DROPPED)
+            .collect();
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].body["dropped"], 200);
-        assert!(all.iter().any(|e| e.rule_id == rules::OUTBOX_PRESSURE), "pressure warning expected");
+        assert!(
+            all.iter().any(|e| e.rule_id == rules::OUTBOX_PRESSURE),
+            "pressure warning expected"
+        );
     }
 
     #[test]
@@ -222,7 +252,13 @@ mod tests {
         let mut o = Outbox::open(&dir.path().join("o.db"), "a", 1000).unwrap();
         o.append((0..850).map(ev).collect()).unwrap();
         o.append((0..10).map(ev).collect()).unwrap();
-        let count = |o: &Outbox| o.peek(5000).unwrap().iter().filter(|e| e.rule_id == rules::OUTBOX_PRESSURE).count();
+        let count = |o: &Outbox| {
+            o.peek(5000)
+                .unwrap()
+                .iter()
+                .filter(|e| e.rule_id == rules::OUTBOX_PRESSURE)
+                .count()
+        };
         assert_eq!(count(&o), 1);
         o.ack(900).unwrap();
         o.append((0..850).map(ev).collect()).unwrap();
@@ -233,7 +269,11 @@ mod tests {
     fn corrupt_outbox_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("o.db");
-        std::fs::write(&path, b"this is not sqlite at all, just text that is long enough to be a header....").unwrap();
+        std::fs::write(
+            &path,
+            b"this is not sqlite at all, just text that is long enough to be a header....",
+        )
+        .unwrap();
         let err = Outbox::open(&path, "a", 1000).err().unwrap();
         assert!(format!("{err:#}").contains("outbox"), "{err:#}");
     }

@@ -40,10 +40,18 @@ fn lifecycle_event(rule: u64, level: u8, title: String) -> Event {
 pub async fn run(config: AgentConfig) -> Result<()> {
     let state = StateDir::new(&config.state_dir);
     let identity = state.load_identity()?;
-    let manager_url = config.manager.url.as_ref().map(|u| u.0.clone()).unwrap_or_else(|| identity.manager_url.clone());
+    let manager_url = config
+        .manager
+        .url
+        .as_ref()
+        .map(|u| u.0.clone())
+        .unwrap_or_else(|| identity.manager_url.clone());
     let uplink = Arc::new(Uplink::new(&identity, &manager_url)?);
-    let outbox: SharedOutbox =
-        Arc::new(Mutex::new(Outbox::open(&state.outbox_file(), &identity.agent_id, config.outbox.max_events)?));
+    let outbox: SharedOutbox = Arc::new(Mutex::new(Outbox::open(
+        &state.outbox_file(),
+        &identity.agent_id,
+        config.outbox.max_events,
+    )?));
     tracing::info!(
         agent_id = %identity.agent_id,
         manager = %manager_url,
@@ -54,7 +62,12 @@ pub async fn run(config: AgentConfig) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Event>(CHANNEL_CAPACITY);
     let wake_sender = Arc::new(Notify::new());
     let writer = tokio::spawn(write_outbox(rx, outbox.clone(), wake_sender.clone()));
-    let sender = tokio::spawn(send_outbox(outbox.clone(), uplink.clone(), wake_sender.clone(), config.outbox.batch_events));
+    let sender = tokio::spawn(send_outbox(
+        outbox.clone(),
+        uplink.clone(),
+        wake_sender.clone(),
+        config.outbox.batch_events,
+    ));
     let started = Instant::now();
     let heartbeat = tokio::spawn(send_heartbeats(
         uplink.clone(),
@@ -63,31 +76,55 @@ pub async fn run(config: AgentConfig) -> Result<()> {
         started,
     ));
 
-    let realtime: Vec<_> = config.fim.paths.iter().filter(|p| p.realtime).map(|p| p.path.clone()).collect();
-    let mut sources = Vec::new();
-    if !realtime.is_empty() {
-        let tx = tx.clone();
-        sources.push(tokio::spawn(async move {
-            if let Err(e) = crate::sources::watcher::run(realtime, tx.clone()).await {
-                tracing::error!("file watcher stopped: {e:#}");
+    let (stop_fim, fim_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut fim = None;
+    if !config.fim.paths.is_empty() {
+        let (tx, fim_config, state_dir) =
+            (tx.clone(), config.fim.clone(), config.state_dir.clone());
+        fim = Some(tokio::spawn(async move {
+            let stopped = async {
+                let _ = fim_stopped.await;
+            };
+            if let Err(e) =
+                crate::fim::run_fim_source(fim_config, &state_dir, tx.clone(), stopped).await
+            {
+                tracing::error!("file integrity monitoring stopped: {e:#}");
+                let title = format!("File integrity monitoring stopped: {e:#}");
                 let _ = tx
-                    .send(Event::new(EventKind::Agent, rules::WATCHER_ERROR, 10, format!("File watcher stopped: {e:#}")))
+                    .send(Event::new(
+                        EventKind::Agent,
+                        rules::WATCHER_ERROR,
+                        10,
+                        title,
+                    ))
                     .await;
             }
         }));
     }
 
     let version = env!("CARGO_PKG_VERSION");
-    tx.send(lifecycle_event(rules::AGENT_STARTED, 3, format!("Agent {} started (version {version})", identity.name)))
-        .await
-        .ok();
+    tx.send(lifecycle_event(
+        rules::AGENT_STARTED,
+        3,
+        format!("Agent {} started (version {version})", identity.name),
+    ))
+    .await
+    .ok();
 
     wait_for_stop_signal().await;
     tracing::info!("stopping");
-    for source in &sources {
-        source.abort();
+    // Sources finish what they were reporting before the stop event goes in.
+    let _ = stop_fim.send(());
+    if let Some(fim) = fim {
+        let _ = fim.await;
     }
-    tx.send(lifecycle_event(rules::AGENT_STOPPED, 3, format!("Agent {} stopped", identity.name))).await.ok();
+    tx.send(lifecycle_event(
+        rules::AGENT_STOPPED,
+        3,
+        format!("Agent {} stopped", identity.name),
+    ))
+    .await
+    .ok();
     drop(tx);
     // The writer drains the channel into the outbox before it ends: nothing a source handed over is lost.
     writer.await.context("outbox writer")??;
@@ -105,7 +142,10 @@ pub async fn run(config: AgentConfig) -> Result<()> {
 
 async fn wait_for_stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {},
@@ -119,20 +159,32 @@ async fn wait_for_stop_signal() {
     }
 }
 
-async fn write_outbox(mut rx: mpsc::Receiver<Event>, outbox: SharedOutbox, wake_sender: Arc<Notify>) -> Result<()> {
+async fn write_outbox(
+    mut rx: mpsc::Receiver<Event>,
+    outbox: SharedOutbox,
+    wake_sender: Arc<Notify>,
+) -> Result<()> {
     let mut group = Vec::with_capacity(WRITE_GROUP);
     while rx.recv_many(&mut group, WRITE_GROUP).await > 0 {
         let events = std::mem::take(&mut group);
         let outcome = with_outbox(&outbox, move |o| o.append(events)).await?;
         if outcome.dropped > 0 {
-            tracing::error!(dropped = outcome.dropped, "outbox full: events dropped (an event reports it)");
+            tracing::error!(
+                dropped = outcome.dropped,
+                "outbox full: events dropped (an event reports it)"
+            );
         }
         wake_sender.notify_one();
     }
     Ok(())
 }
 
-async fn send_outbox(outbox: SharedOutbox, uplink: Arc<Uplink>, wake: Arc<Notify>, batch_events: usize) {
+async fn send_outbox(
+    outbox: SharedOutbox,
+    uplink: Arc<Uplink>,
+    wake: Arc<Notify>,
+    batch_events: usize,
+) {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut failing_since: Option<Instant> = None;
     loop {
@@ -153,7 +205,10 @@ async fn send_outbox(outbox: SharedOutbox, uplink: Arc<Uplink>, wake: Arc<Notify
         match uplink.send_batch(batch).await {
             Ok(ack) => {
                 if let Some(since) = failing_since.take() {
-                    tracing::info!("manager reachable again after {:.1}s", since.elapsed().as_secs_f64());
+                    tracing::info!(
+                        "manager reachable again after {:.1}s",
+                        since.elapsed().as_secs_f64()
+                    );
                 }
                 backoff.reset();
                 if let Err(e) = with_outbox(&outbox, move |o| o.ack(ack.acked_seq)).await {
@@ -172,7 +227,12 @@ async fn send_outbox(outbox: SharedOutbox, uplink: Arc<Uplink>, wake: Arc<Notify
     }
 }
 
-async fn send_heartbeats(uplink: Arc<Uplink>, outbox: SharedOutbox, every: Duration, started: Instant) {
+async fn send_heartbeats(
+    uplink: Arc<Uplink>,
+    outbox: SharedOutbox,
+    every: Duration,
+    started: Instant,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;

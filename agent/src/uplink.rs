@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bannin_proto::{encode_batch, ApiError, BatchAck, Event, EventBatch, Heartbeat, HeartbeatReply, BATCH_CONTENT_TYPE};
+use bannin_proto::{
+    encode_batch, ApiError, BatchAck, Event, EventBatch, Heartbeat, HeartbeatReply,
+    BATCH_CONTENT_TYPE,
+};
 
 use crate::identity::Identity;
 
@@ -37,7 +40,9 @@ pub fn describe_error(e: &reqwest::Error) -> String {
 impl Uplink {
     pub fn new(identity: &Identity, manager_url: &str) -> Result<Uplink> {
         let tls = bannin_pki::client_config_trusting(&identity.ca_pem, Some(&identity.client))
-            .context("loading the agent's certificate and the manager's CA from the state directory")?;
+            .context(
+                "loading the agent's certificate and the manager's CA from the state directory",
+            )?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(10))
@@ -45,21 +50,37 @@ impl Uplink {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .context("building the HTTPS client")?;
-        Ok(Uplink { client, base: manager_url.trim_end_matches('/').to_string(), agent_id: identity.agent_id.clone() })
+        Ok(Uplink {
+            client,
+            base: manager_url.trim_end_matches('/').to_string(),
+            agent_id: identity.agent_id.clone(),
+        })
     }
 
-    async fn answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &str) -> Result<T, SendError> {
+    async fn answer<T: serde::de::DeserializeOwned>(
+        resp: reqwest::Response,
+        what: &str,
+    ) -> Result<T, SendError> {
         let status = resp.status();
         if status.is_success() {
-            return resp.json().await.map_err(|e| SendError(format!("{what}: unreadable answer: {}", describe_error(&e))));
+            return resp.json().await.map_err(|e| {
+                SendError(format!("{what}: unreadable answer: {}", describe_error(&e)))
+            });
         }
         let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ApiError>(&text).map(|e| e.error).unwrap_or(text);
-        Err(SendError(format!("{what}: manager answered {status}: {message}")))
+        let message = serde_json::from_str::<ApiError>(&text)
+            .map(|e| e.error)
+            .unwrap_or(text);
+        Err(SendError(format!(
+            "{what}: manager answered {status}: {message}"
+        )))
     }
 
     pub async fn send_batch(&self, events: Vec<Event>) -> Result<BatchAck, SendError> {
-        let batch = EventBatch { agent_id: self.agent_id.clone(), events };
+        let batch = EventBatch {
+            agent_id: self.agent_id.clone(),
+            events,
+        };
         let body = tokio::task::spawn_blocking(move || encode_batch(&batch))
             .await
             .map_err(|e| SendError(format!("compressing a batch: {e}")))?;
@@ -70,7 +91,13 @@ impl Uplink {
             .body(body)
             .send()
             .await
-            .map_err(|e| SendError(format!("sending events to {}: {}", self.base, describe_error(&e))))?;
+            .map_err(|e| {
+                SendError(format!(
+                    "sending events to {}: {}",
+                    self.base,
+                    describe_error(&e)
+                ))
+            })?;
         Self::answer(resp, "sending events").await
     }
 
@@ -81,7 +108,13 @@ impl Uplink {
             .json(hb)
             .send()
             .await
-            .map_err(|e| SendError(format!("heartbeat to {}: {}", self.base, describe_error(&e))))?;
+            .map_err(|e| {
+                SendError(format!(
+                    "heartbeat to {}: {}",
+                    self.base,
+                    describe_error(&e)
+                ))
+            })?;
         Self::answer(resp, "heartbeat").await
     }
 }
@@ -95,7 +128,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff { current: min, min, max }
+        Backoff {
+            current: min,
+            min,
+            max,
+        }
     }
 
     pub fn reset(&mut self) {
@@ -121,7 +158,9 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
         let delays: Vec<Duration> = (0..8).map(|_| b.next_delay()).collect();
         assert!(delays[0] <= Duration::from_millis(120) && delays[0] >= Duration::from_millis(80));
-        assert!(delays[7] <= Duration::from_millis(1200) && delays[7] >= Duration::from_millis(800));
+        assert!(
+            delays[7] <= Duration::from_millis(1200) && delays[7] >= Duration::from_millis(800)
+        );
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(120));
     }

@@ -246,7 +246,9 @@ async fn the_writing_process_is_named_where_fanotify_allows() {
     unsafe { libc::close(fd) };
     let (_t, w, st) = tmp();
     std::fs::write(w.join("f"), "1").unwrap();
-    let mut r = start(cfg(&w, |_| {}), &st);
+    let mut config = cfg(&w, |_| {});
+    config.writer_attribution = true;
+    let mut r = start(config, &st);
     ready(&mut r).await;
     let child = std::process::Command::new("/bin/sh")
         .arg("-c")

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bannin_proto::{AgentInfo, ApiError, EventQuery, StoredEvent, TokenCreateRequest, TokenCreated};
+use bannin_proto::{
+    AgentInfo, ApiError, EventQuery, StoredEvent, TokenCreateRequest, TokenCreated,
+};
 
 use crate::datadir::DataDir;
 
@@ -49,11 +51,17 @@ impl TargetArgs {
         };
         let tls = match (&self.ca_file, &self.ca_fingerprint) {
             (Some(file), _) => {
-                let pem = std::fs::read_to_string(file).with_context(|| format!("reading --ca-file {}", file.display()))?;
-                bannin_pki::client_config_trusting(&pem, None).with_context(|| format!("--ca-file {}", file.display()))?
+                let pem = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading --ca-file {}", file.display()))?;
+                bannin_pki::client_config_trusting(&pem, None)
+                    .with_context(|| format!("--ca-file {}", file.display()))?
             }
-            (None, Some(fp)) => bannin_pki::client_config_pinned(fp, None).context("--ca-fingerprint")?,
-            (None, None) => bail!("--url needs --ca-file or --ca-fingerprint to authenticate the manager"),
+            (None, Some(fp)) => {
+                bannin_pki::client_config_pinned(fp, None).context("--ca-fingerprint")?
+            }
+            (None, None) => {
+                bail!("--url needs --ca-file or --ca-fingerprint to authenticate the manager")
+            }
         };
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -69,14 +77,27 @@ impl TargetArgs {
 }
 
 impl Remote {
-    async fn call<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder, what: &str) -> Result<T> {
-        let resp = req.bearer_auth(&self.token).send().await.with_context(|| format!("{what}: contacting {}", self.base))?;
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<T> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("{what}: contacting {}", self.base))?;
         let status = resp.status();
         if status.is_success() {
-            return resp.json().await.with_context(|| format!("{what}: reading the manager's answer"));
+            return resp
+                .json()
+                .await
+                .with_context(|| format!("{what}: reading the manager's answer"));
         }
         let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ApiError>(&text).map(|e| e.error).unwrap_or(text);
+        let message = serde_json::from_str::<ApiError>(&text)
+            .map(|e| e.error)
+            .unwrap_or(text);
         bail!("{what}: the manager answered {status}: {message}")
     }
 }
@@ -105,7 +126,13 @@ impl Target {
     pub async fn agents(&self) -> Result<Vec<AgentInfo>> {
         match self {
             Target::Local(dir) => dir.open_store()?.agents(),
-            Target::Remote(r) => r.call(r.client.get(format!("{}/api/v1/agents", r.base)), "listing agents").await,
+            Target::Remote(r) => {
+                r.call(
+                    r.client.get(format!("{}/api/v1/agents", r.base)),
+                    "listing agents",
+                )
+                .await
+            }
         }
     }
 
@@ -115,7 +142,8 @@ impl Target {
             Target::Remote(r) => {
                 let url = format!("{}/api/v1/events", r.base);
                 let pairs = query_pairs(q);
-                let url = reqwest::Url::parse_with_params(&url, &pairs).with_context(|| format!("--url {}", r.base))?;
+                let url = reqwest::Url::parse_with_params(&url, &pairs)
+                    .with_context(|| format!("--url {}", r.base))?;
                 r.call(r.client.get(url), "querying events").await
             }
         }
@@ -123,12 +151,20 @@ impl Target {
 
     pub async fn create_token(&self, ttl: Duration, uses: u32) -> Result<TokenCreated> {
         match self {
-            Target::Local(dir) => {
-                crate::tokens::create(&dir.open_store()?, ttl.as_secs(), uses).map_err(anyhow::Error::msg)
-            }
+            Target::Local(dir) => crate::tokens::create(&dir.open_store()?, ttl.as_secs(), uses)
+                .map_err(anyhow::Error::msg),
             Target::Remote(r) => {
-                let body = TokenCreateRequest { ttl_secs: ttl.as_secs(), uses };
-                r.call(r.client.post(format!("{}/api/v1/tokens", r.base)).json(&body), "creating a token").await
+                let body = TokenCreateRequest {
+                    ttl_secs: ttl.as_secs(),
+                    uses,
+                };
+                r.call(
+                    r.client
+                        .post(format!("{}/api/v1/tokens", r.base))
+                        .json(&body),
+                    "creating a token",
+                )
+                .await
             }
         }
     }
@@ -137,14 +173,23 @@ impl Target {
 /// Parses `90s`, `15m`, `24h`, `7d` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration (examples: 90s, 15m, 24h, 7d)"))?;
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 90s, 15m, 24h, 7d)"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86400,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use s, m, h or d)"
+            ))
+        }
     };
     Ok(Duration::from_secs(secs))
 }

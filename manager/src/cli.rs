@@ -111,7 +111,12 @@ fn parse_rfc3339(s: &str) -> Result<time::OffsetDateTime, String> {
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Init { data_dir, sans, port, json } => {
+        Command::Init {
+            data_dir,
+            sans,
+            port,
+            json,
+        } => {
             let dir = DataDir::new(&data_dir);
             let out = datadir::init(&dir, &sans, port)?;
             if json {
@@ -119,22 +124,48 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 println!("Initialised a Bannin manager in {}", dir.root().display());
                 println!("CA fingerprint (SHA-256): {}", out.ca_fingerprint);
-                println!("Admin token (shown only now, stored hashed): {}", out.admin_token);
+                println!(
+                    "Admin token (shown only now, stored hashed): {}",
+                    out.admin_token
+                );
                 println!("Agents reach it at: {}", out.url);
-                println!("Next: bannin-manager serve --data-dir {} --listen 0.0.0.0:{port}", dir.root().display());
+                println!(
+                    "Next: bannin-manager serve --data-dir {} --listen 0.0.0.0:{port}",
+                    dir.root().display()
+                );
             }
         }
-        Command::Serve { data_dir, listen, disconnect_after } => {
-            let opts = ServeOptions { listen, disconnect_after, shutdown_grace: Duration::from_secs(10) };
+        Command::Serve {
+            data_dir,
+            listen,
+            disconnect_after,
+        } => {
+            let opts = ServeOptions {
+                listen,
+                disconnect_after,
+                shutdown_grace: Duration::from_secs(10),
+            };
             serve(&DataDir::new(data_dir), opts).await?;
         }
-        Command::Token { command: TokenCommand::Create { target, ttl, uses, json } } => {
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    target,
+                    ttl,
+                    uses,
+                    json,
+                },
+        } => {
             let created = target.open()?.create_token(ttl, uses).await?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
                 println!("{}", created.token);
-                eprintln!("valid until {} for {} enrollment(s)", rfc3339(created.expires_at), created.uses);
+                eprintln!(
+                    "valid until {} for {} enrollment(s)",
+                    rfc3339(created.expires_at),
+                    created.uses
+                );
             }
         }
         Command::Agents { target, json } => {
@@ -144,26 +175,59 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     println!("{}", serde_json::to_string(a)?);
                 }
             } else {
-                println!("{:<36}  {:<20}  {:<12}  {:<20}  VERSION", "ID", "NAME", "STATUS", "LAST SEEN");
+                println!(
+                    "{:<36}  {:<20}  {:<12}  {:<20}  VERSION",
+                    "ID", "NAME", "STATUS", "LAST SEEN"
+                );
                 for a in &agents {
                     let seen = a.last_seen.map(rfc3339).unwrap_or_else(|| "-".into());
-                    println!("{:<36}  {:<20}  {:<12}  {:<20}  {}", a.id, a.name, a.status.as_str(), seen, a.agent_version);
+                    println!(
+                        "{:<36}  {:<20}  {:<12}  {:<20}  {}",
+                        a.id,
+                        a.name,
+                        a.status.as_str(),
+                        seen,
+                        a.agent_version
+                    );
                 }
             }
         }
-        Command::Events { target, agent, kind, min_level, since, limit, json } => {
+        Command::Events {
+            target,
+            agent,
+            kind,
+            min_level,
+            since,
+            limit,
+            json,
+        } => {
             let target = target.open()?;
-            let events = target.events(&EventQuery { agent, kind, min_level, since, limit }).await?;
+            let events = target
+                .events(&EventQuery {
+                    agent,
+                    kind,
+                    min_level,
+                    since,
+                    limit,
+                })
+                .await?;
             if json {
                 for e in &events {
                     println!("{}", serde_json::to_string(e)?);
                 }
             } else {
-                let names: HashMap<String, String> =
-                    target.agents().await?.into_iter().map(|a| (a.id, a.name)).collect();
+                let names: HashMap<String, String> = target
+                    .agents()
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.id, a.name))
+                    .collect();
                 for e in &events {
                     let e = &e.event;
-                    let agent = names.get(&e.agent_id).map(String::as_str).unwrap_or(&e.agent_id);
+                    let agent = names
+                        .get(&e.agent_id)
+                        .map(String::as_str)
+                        .unwrap_or(&e.agent_id);
                     println!(
                         "{}  {:<16}  {:<5}  rule {:<6} level {:<2}  {}",
                         rfc3339(e.timestamp),

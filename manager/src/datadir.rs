@@ -85,7 +85,8 @@ impl DataDir {
     pub fn load_ca(&self) -> Result<CertificateAuthority> {
         let cert = self.read(&self.ca_cert())?;
         let key = self.read(&self.ca_key())?;
-        CertificateAuthority::load(&cert, &key).with_context(|| format!("loading the CA from {}", self.root.display()))
+        CertificateAuthority::load(&cert, &key)
+            .with_context(|| format!("loading the CA from {}", self.root.display()))
     }
 
     pub fn settings(&self) -> Result<ManagerSettings> {
@@ -110,8 +111,10 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<()> {
         .mode(mode)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(contents.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    f.sync_all().with_context(|| format!("syncing {}", path.display()))
+    f.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))
 }
 
 /// Creates the CA, the server certificate for `names`, the database and the first admin token.
@@ -136,14 +139,26 @@ pub fn init(dir: &DataDir, names: &[String], port: u16) -> Result<InitOutcome> {
     let admin_token = secrets::new_token(secrets::ADMIN_PREFIX);
     store.add_admin_token(&secrets::hash(&admin_token))?;
     let host = &names[0];
-    let url = if host.contains(':') { format!("https://[{host}]:{port}") } else { format!("https://{host}:{port}") };
+    let url = if host.contains(':') {
+        format!("https://[{host}]:{port}")
+    } else {
+        format!("https://{host}:{port}")
+    };
     write_file(&dir.ca_key(), &ca_key, 0o600)?;
     write_file(&dir.server_key(), &server.key_pem, 0o600)?;
     write_file(&dir.server_cert(), &server.cert_pem, 0o644)?;
-    write_file(&dir.settings_file(), &toml::to_string(&ManagerSettings { url: url.clone() })?, 0o644)?;
+    write_file(
+        &dir.settings_file(),
+        &toml::to_string(&ManagerSettings { url: url.clone() })?,
+        0o644,
+    )?;
     // Last: its presence marks the directory as initialised.
     write_file(&dir.ca_cert(), ca.cert_pem(), 0o644)?;
-    Ok(InitOutcome { ca_fingerprint: ca.fingerprint(), admin_token, url })
+    Ok(InitOutcome {
+        ca_fingerprint: ca.fingerprint(),
+        admin_token,
+        url,
+    })
 }
 
 #[cfg(test)]
@@ -158,11 +173,18 @@ mod tests {
         assert_eq!(out.url, "https://localhost:8443");
         use std::os::unix::fs::PermissionsExt;
         for key in [dir.ca_key(), dir.server_key()] {
-            assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "{}", key.display());
+            assert_eq!(
+                fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "{}",
+                key.display()
+            );
         }
         assert_eq!(dir.load_ca().unwrap().fingerprint(), out.ca_fingerprint);
         let store = dir.open_store().unwrap();
-        assert!(store.admin_token_valid(&secrets::hash(&out.admin_token)).unwrap());
+        assert!(store
+            .admin_token_valid(&secrets::hash(&out.admin_token))
+            .unwrap());
     }
 
     #[test]
@@ -170,14 +192,20 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path());
         init(&dir, &["localhost".into()], 8443).unwrap();
-        let err = init(&dir, &["localhost".into()], 8443).unwrap_err().to_string();
+        let err = init(&dir, &["localhost".into()], 8443)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("refusing to overwrite"), "{err}");
     }
 
     #[test]
     fn uninitialised_directory_gets_a_hint_to_run_init() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = DataDir::new(tmp.path()).open_store().err().unwrap().to_string();
+        let err = DataDir::new(tmp.path())
+            .open_store()
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("bannin-manager init"), "{err}");
     }
 }

@@ -80,9 +80,12 @@ pub async fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
 
     let handle: Handle<SocketAddr> = Handle::new();
     let acceptor = PeerCertAcceptor {
-        inner: RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls))).handshake_timeout(Duration::from_secs(10)),
+        inner: RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls)))
+            .handshake_timeout(Duration::from_secs(10)),
     };
-    let server = axum_server::bind(opts.listen).acceptor(acceptor).handle(handle.clone());
+    let server = axum_server::bind(opts.listen)
+        .acceptor(acceptor)
+        .handle(handle.clone());
 
     let addr_file = dir.listen_addr_file();
     let announce = handle.clone();
@@ -133,7 +136,10 @@ async fn watch_heartbeats(store: Arc<crate::store::Store>, disconnect_after: Dur
 /// SIGTERM or SIGINT: stop accepting, let in-flight batches finish (or go unacked), then exit.
 async fn shutdown_on_signal(handle: Handle<SocketAddr>, grace: Duration) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop the manager with SIGKILL");
         return;
     };

@@ -14,5 +14,9 @@ pub fn create(store: &Store, ttl_secs: u64, uses: u32) -> Result<TokenCreated, S
     store
         .create_enroll_token(&secrets::hash(&token), expires_at, uses)
         .map_err(|e| format!("storing the token: {e:#}"))?;
-    Ok(TokenCreated { token, expires_at, uses })
+    Ok(TokenCreated {
+        token,
+        expires_at,
+        uses,
+    })
 }

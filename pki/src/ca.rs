@@ -1,6 +1,6 @@
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -19,7 +19,9 @@ pub struct IssuedCertificate {
 
 impl std::fmt::Debug for IssuedCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedCertificate").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
+        f.debug_struct("IssuedCertificate")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,11 +39,17 @@ impl CertificateAuthority {
         let mut params = CertificateParams::default();
         params.distinguished_name = name(common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(3650);
-        let cert = params.self_signed(&key).map_err(rcgen_err("self-signing the CA certificate"))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(rcgen_err("self-signing the CA certificate"))?;
         let key_pem = key.serialize_pem();
         let ca = CertificateAuthority {
             cert_pem: cert.pem(),
@@ -55,8 +63,13 @@ impl CertificateAuthority {
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<CertificateAuthority> {
         let key = KeyPair::from_pem(key_pem).map_err(rcgen_err("reading the CA key"))?;
         let der = crate::certs_from_pem(cert_pem, "reading the CA certificate")?.remove(0);
-        let issuer = Issuer::from_ca_cert_der(&der, key).map_err(rcgen_err("reading the CA certificate"))?;
-        Ok(CertificateAuthority { cert_pem: cert_pem.to_string(), cert_der: der.to_vec(), issuer })
+        let issuer =
+            Issuer::from_ca_cert_der(&der, key).map_err(rcgen_err("reading the CA certificate"))?;
+        Ok(CertificateAuthority {
+            cert_pem: cert_pem.to_string(),
+            cert_der: der.to_vec(),
+            issuer,
+        })
     }
 
     pub fn cert_pem(&self) -> &str {
@@ -71,30 +84,43 @@ impl CertificateAuthority {
     pub fn issue_server(&self, names: &[String], valid_days: i64) -> Result<IssuedCertificate> {
         let key = KeyPair::generate().map_err(rcgen_err("generating the server key"))?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = name(names.first().map(String::as_str).unwrap_or("bannin-manager"));
+        params.distinguished_name = name(
+            names
+                .first()
+                .map(String::as_str)
+                .unwrap_or("bannin-manager"),
+        );
         params.subject_alt_names = names
             .iter()
             .map(|n| match n.parse::<std::net::IpAddr>() {
                 Ok(ip) => Ok(SanType::IpAddress(ip)),
-                Err(_) if rustls::pki_types::DnsName::try_from(n.as_str()).is_ok() => n
-                    .clone()
-                    .try_into()
-                    .map(SanType::DnsName)
-                    .map_err(|_| PkiError::Tls(format!("`{n}` is neither an IP address nor a DNS name"))),
-                Err(_) => Err(PkiError::Tls(format!("`{n}` is neither an IP address nor a DNS name"))),
+                Err(_) if rustls::pki_types::DnsName::try_from(n.as_str()).is_ok() => {
+                    n.clone().try_into().map(SanType::DnsName).map_err(|_| {
+                        PkiError::Tls(format!("`{n}` is neither an IP address nor a DNS name"))
+                    })
+                }
+                Err(_) => Err(PkiError::Tls(format!(
+                    "`{n}` is neither an IP address nor a DNS name"
+                ))),
             })
             .collect::<Result<_>>()?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         set_validity(&mut params, valid_days);
-        let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_err("signing the server certificate"))?;
-        Ok(IssuedCertificate { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(rcgen_err("signing the server certificate"))?;
+        Ok(IssuedCertificate {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 
     /// Signs an agent's CSR. Only the CSR's public key is used: the subject, usages and validity are
     /// ours, so an agent cannot ask for a CA or server certificate.
     pub fn sign_agent_csr(&self, csr_pem: &str, agent_id: &str, valid_days: i64) -> Result<String> {
-        let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(rcgen_err("reading the CSR"))?;
+        let csr = CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(rcgen_err("reading the CSR"))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = name(agent_id);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -132,9 +158,14 @@ impl AgentKey {
         let key = KeyPair::generate().map_err(rcgen_err("generating the agent key"))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = name(agent_name);
-        let csr = params.serialize_request(&key).map_err(rcgen_err("making the CSR"))?;
+        let csr = params
+            .serialize_request(&key)
+            .map_err(rcgen_err("making the CSR"))?;
         let csr_pem = csr.pem().map_err(rcgen_err("encoding the CSR"))?;
-        Ok(AgentKey { key_pem: key.serialize_pem(), csr_pem })
+        Ok(AgentKey {
+            key_pem: key.serialize_pem(),
+            csr_pem,
+        })
     }
 }
 
@@ -148,21 +179,27 @@ mod tests {
         let again = CertificateAuthority::load(ca.cert_pem(), &key_pem).unwrap();
         assert_eq!(ca.fingerprint(), again.fingerprint());
         let agent = AgentKey::generate("web-1").unwrap();
-        let pem = again.sign_agent_csr(&agent.csr_pem, "agent-id", 30).unwrap();
+        let pem = again
+            .sign_agent_csr(&agent.csr_pem, "agent-id", 30)
+            .unwrap();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
     }
 
     #[test]
     fn garbage_csr_is_an_error_naming_the_csr() {
         let (ca, _) = CertificateAuthority::generate("test CA").unwrap();
-        let err = ca.sign_agent_csr("not a csr", "x", 1).unwrap_err().to_string();
+        let err = ca
+            .sign_agent_csr("not a csr", "x", 1)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("CSR"), "{err}");
     }
 
     #[test]
     fn server_names_accept_ips_and_dns_names_and_refuse_junk() {
         let (ca, _) = CertificateAuthority::generate("test CA").unwrap();
-        ca.issue_server(&["localhost".into(), "127.0.0.1".into(), "::1".into()], 1).unwrap();
+        ca.issue_server(&["localhost".into(), "127.0.0.1".into(), "::1".into()], 1)
+            .unwrap();
         let err = ca.issue_server(&["bad name with spaces\u{0}".into()], 1);
         assert!(err.is_err());
     }

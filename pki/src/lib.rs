@@ -40,7 +40,11 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// Accepts `AB:CD:...` (as openssl prints) or plain hex, in either case.
 pub fn normalize_fingerprint(text: &str) -> Result<String> {
-    let hex: String = text.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+    let hex: String = text
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
     if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(hex)
     } else {
@@ -57,7 +61,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut buf = [0u8; N];
-    ring::rand::SystemRandom::new().fill(&mut buf).expect("the OS random source is available");
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the OS random source is available");
     buf
 }
 
@@ -66,9 +72,15 @@ pub fn certs_from_pem(pem: &str, what: &'static str) -> Result<Vec<CertificateDe
     use rustls::pki_types::pem::PemObject;
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| PkiError::Pem { what, detail: e.to_string() })?;
+        .map_err(|e| PkiError::Pem {
+            what,
+            detail: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(PkiError::Pem { what, detail: "no CERTIFICATE block found".into() });
+        return Err(PkiError::Pem {
+            what,
+            detail: "no CERTIFICATE block found".into(),
+        });
     }
     Ok(certs)
 }
@@ -88,7 +100,10 @@ mod tests {
             .collect::<Vec<_>>()
             .join(":");
         assert_eq!(normalize_fingerprint(&colon).unwrap(), fp);
-        assert!(normalize_fingerprint("abcd").unwrap_err().to_string().contains("64 hex digits"));
+        assert!(normalize_fingerprint("abcd")
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex digits"));
     }
 
     #[test]

@@ -5,7 +5,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 
 use crate::{certs_from_pem, fingerprint, PkiError, Result};
 
@@ -23,13 +26,18 @@ pub struct ClientIdentity {
 }
 
 fn key_from_pem(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| PkiError::Pem { what, detail: e.to_string() })
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| PkiError::Pem {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 fn roots_from_pem(ca_pem: &str) -> Result<Arc<RootCertStore>> {
     let mut roots = RootCertStore::empty();
     for cert in certs_from_pem(ca_pem, "reading the CA certificate")? {
-        roots.add(cert).map_err(|e| PkiError::Tls(format!("CA certificate not usable as a root: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| PkiError::Tls(format!("CA certificate not usable as a root: {e}")))?;
     }
     Ok(Arc::new(roots))
 }
@@ -37,12 +45,17 @@ fn roots_from_pem(ca_pem: &str) -> Result<Arc<RootCertStore>> {
 /// The manager's server config. Client certificates are optional at the TLS layer (enrollment, admin
 /// and health routes have none), but one that is presented must chain to our CA or the handshake
 /// fails; agent routes then insist on one being present.
-pub fn server_config(server_cert_pem: &str, server_key_pem: &str, ca_pem: &str) -> Result<ServerConfig> {
+pub fn server_config(
+    server_cert_pem: &str,
+    server_key_pem: &str,
+    ca_pem: &str,
+) -> Result<ServerConfig> {
     let provider = crypto_provider();
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots_from_pem(ca_pem)?, provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| PkiError::Tls(e.to_string()))?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(roots_from_pem(ca_pem)?, provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| PkiError::Tls(e.to_string()))?;
     let mut chain = certs_from_pem(server_cert_pem, "reading the server certificate")?;
     // Send the CA along so that a freshly enrolling agent can check it against its pinned fingerprint.
     chain.extend(certs_from_pem(ca_pem, "reading the CA certificate")?);
@@ -65,9 +78,9 @@ fn finish_client(
         Some(id) => {
             let chain = certs_from_pem(&id.cert_pem, "reading the agent certificate")?;
             let key = key_from_pem(&id.key_pem, "reading the agent key")?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| PkiError::Tls(format!("agent certificate and key do not match: {e}")))?
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                PkiError::Tls(format!("agent certificate and key do not match: {e}"))
+            })?
         }
         None => builder.with_no_client_auth(),
     };
@@ -76,7 +89,10 @@ fn finish_client(
 }
 
 /// A client config that trusts exactly the given CA (agents after enrollment, the admin CLI).
-pub fn client_config_trusting(ca_pem: &str, identity: Option<&ClientIdentity>) -> Result<ClientConfig> {
+pub fn client_config_trusting(
+    ca_pem: &str,
+    identity: Option<&ClientIdentity>,
+) -> Result<ClientConfig> {
     let builder = ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| PkiError::Tls(e.to_string()))?
@@ -86,8 +102,14 @@ pub fn client_config_trusting(ca_pem: &str, identity: Option<&ClientIdentity>) -
 
 /// A client config for first contact: the server's chain must contain a CA certificate with the pinned
 /// SHA-256 fingerprint, and the server certificate must verify against that CA (name included).
-pub fn client_config_pinned(ca_fingerprint: &str, identity: Option<&ClientIdentity>) -> Result<ClientConfig> {
-    let verifier = PinnedCaVerifier { fingerprint: crate::normalize_fingerprint(ca_fingerprint)?, provider: crypto_provider() };
+pub fn client_config_pinned(
+    ca_fingerprint: &str,
+    identity: Option<&ClientIdentity>,
+) -> Result<ClientConfig> {
+    let verifier = PinnedCaVerifier {
+        fingerprint: crate::normalize_fingerprint(ca_fingerprint)?,
+        provider: crypto_provider(),
+    };
     let builder = ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| PkiError::Tls(e.to_string()))?
@@ -112,7 +134,10 @@ impl ServerCertVerifier for PinnedCaVerifier {
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, TlsError> {
         let presented: Vec<String> = intermediates.iter().map(|c| fingerprint(c)).collect();
-        let Some(ca) = intermediates.iter().find(|c| fingerprint(c) == self.fingerprint) else {
+        let Some(ca) = intermediates
+            .iter()
+            .find(|c| fingerprint(c) == self.fingerprint)
+        else {
             return Err(TlsError::General(format!(
                 "the manager's CA fingerprint does not match: expected {}, the manager presented {}; \
                  check --ca-fingerprint against the output of `bannin-manager init`",
@@ -121,10 +146,15 @@ impl ServerCertVerifier for PinnedCaVerifier {
             )));
         };
         let mut roots = RootCertStore::empty();
-        roots.add(ca.clone().into_owned()).map_err(|e| TlsError::General(format!("pinned CA is unusable: {e}")))?;
-        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-            .build()
-            .map_err(|e| TlsError::General(e.to_string()))?;
+        roots
+            .add(ca.clone().into_owned())
+            .map_err(|e| TlsError::General(format!("pinned CA is unusable: {e}")))?;
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| TlsError::General(e.to_string()))?;
         inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
@@ -134,7 +164,12 @@ impl ServerCertVerifier for PinnedCaVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -143,11 +178,18 @@ impl ServerCertVerifier for PinnedCaVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -163,7 +205,10 @@ mod tests {
         server_config(&server.cert_pem, &server.key_pem, ca.cert_pem()).unwrap();
         let agent = AgentKey::generate("a").unwrap();
         let cert = ca.sign_agent_csr(&agent.csr_pem, "id", 1).unwrap();
-        let id = ClientIdentity { cert_pem: cert, key_pem: agent.key_pem };
+        let id = ClientIdentity {
+            cert_pem: cert,
+            key_pem: agent.key_pem,
+        };
         client_config_trusting(ca.cert_pem(), Some(&id)).unwrap();
         client_config_pinned(&ca.fingerprint(), None).unwrap();
     }
@@ -174,8 +219,14 @@ mod tests {
         let a = AgentKey::generate("a").unwrap();
         let b = AgentKey::generate("b").unwrap();
         let cert = ca.sign_agent_csr(&a.csr_pem, "id", 1).unwrap();
-        let id = ClientIdentity { cert_pem: cert, key_pem: b.key_pem };
-        let err = client_config_trusting(ca.cert_pem(), Some(&id)).err().unwrap().to_string();
+        let id = ClientIdentity {
+            cert_pem: cert,
+            key_pem: b.key_pem,
+        };
+        let err = client_config_trusting(ca.cert_pem(), Some(&id))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("do not match"), "{err}");
     }
 }

@@ -20,7 +20,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [EventKind::Fim, EventKind::Log, EventKind::Net, EventKind::Agent];
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Fim,
+        EventKind::Log,
+        EventKind::Net,
+        EventKind::Agent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,7 +50,9 @@ impl std::str::FromStr for EventKind {
         EventKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown event kind `{s}` (expected one of fim, log, net, agent)"))
+            .ok_or_else(|| {
+                format!("unknown event kind `{s}` (expected one of fim, log, net, agent)")
+            })
     }
 }
 
@@ -115,13 +122,24 @@ impl Event {
     /// Checks what serde cannot: the level range and that text fields are not absurdly large.
     pub fn validate(&self) -> Result<(), String> {
         if self.level > MAX_LEVEL {
-            return Err(format!("event {}: level {} is above {MAX_LEVEL}", self.id, self.level));
+            return Err(format!(
+                "event {}: level {} is above {MAX_LEVEL}",
+                self.id, self.level
+            ));
         }
         if self.title.len() > 4096 {
-            return Err(format!("event {}: title is {} bytes, the limit is 4096", self.id, self.title.len()));
+            return Err(format!(
+                "event {}: title is {} bytes, the limit is 4096",
+                self.id,
+                self.title.len()
+            ));
         }
         if self.groups.len() > 64 {
-            return Err(format!("event {}: {} groups, the limit is 64", self.id, self.groups.len()));
+            return Err(format!(
+                "event {}: {} groups, the limit is 64",
+                self.id,
+                self.groups.len()
+            ));
         }
         Ok(())
     }
@@ -130,7 +148,8 @@ impl Event {
 /// RFC 3339 with microseconds is what we store; nanoseconds would not survive PostgreSQL later.
 fn now_utc_seconds_precision() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now)
 }
 
 /// Rule ids of the events the agent and manager raise about themselves. They follow OSSEC's numbering
@@ -163,7 +182,10 @@ mod tests {
             .with_body(serde_json::json!({"path": "/srv/www/index.html"}));
         let text = serde_json::to_string(&e).unwrap();
         assert!(text.contains("\"kind\":\"fim\""), "{text}");
-        let ts = serde_json::from_str::<serde_json::Value>(&text).unwrap()["timestamp"].as_str().unwrap().to_string();
+        let ts = serde_json::from_str::<serde_json::Value>(&text).unwrap()["timestamp"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(ts.ends_with('Z'), "timestamp must be UTC: {ts}");
         let back: Event = serde_json::from_str(&text).unwrap();
         assert_eq!(back, e);
@@ -189,6 +211,9 @@ mod tests {
     #[test]
     fn event_kind_parses_and_rejects_with_the_allowed_values() {
         assert_eq!("net".parse::<EventKind>().unwrap(), EventKind::Net);
-        assert!("disk".parse::<EventKind>().unwrap_err().contains("fim, log, net, agent"));
+        assert!("disk"
+            .parse::<EventKind>()
+            .unwrap_err()
+            .contains("fim, log, net, agent"));
     }
 }

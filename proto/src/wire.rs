@@ -121,9 +121,13 @@ impl AgentStatus {
     }
 
     pub fn parse(s: &str) -> Option<AgentStatus> {
-        [AgentStatus::Never, AgentStatus::Connected, AgentStatus::Disconnected]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            AgentStatus::Never,
+            AgentStatus::Connected,
+            AgentStatus::Disconnected,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 
@@ -193,7 +197,8 @@ pub fn encode_batch(batch: &EventBatch) -> Vec<u8> {
 
 /// Decodes a batch, refusing to inflate more than `limit` bytes (a zstd bomb must not exhaust memory).
 pub fn decode_batch(compressed: &[u8], limit: usize) -> Result<EventBatch, BatchDecodeError> {
-    let mut decoder = zstd::stream::read::Decoder::new(compressed).map_err(BatchDecodeError::Compression)?;
+    let mut decoder =
+        zstd::stream::read::Decoder::new(compressed).map_err(BatchDecodeError::Compression)?;
     let mut json = Vec::new();
     (&mut decoder)
         .take(limit as u64 + 1)
@@ -208,7 +213,7 @@ pub fn decode_batch(compressed: &[u8], limit: usize) -> Result<EventBatch, Batch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EventKind, rules};
+    use crate::{rules, EventKind};
 
     fn sample_batch(n: u64) -> EventBatch {
         let events = (1..=n)
@@ -219,7 +224,10 @@ mod tests {
                 e
             })
             .collect();
-        EventBatch { agent_id: "a1".into(), events }
+        EventBatch {
+            agent_id: "a1".into(),
+            events,
+        }
     }
 
     #[test]
@@ -240,7 +248,9 @@ mod tests {
 
     #[test]
     fn garbage_is_a_compression_error_not_a_panic() {
-        let err = decode_batch(b"definitely not zstd", 1000).unwrap_err().to_string();
+        let err = decode_batch(b"definitely not zstd", 1000)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not valid zstd"), "{err}");
     }
 

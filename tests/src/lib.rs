@@ -16,15 +16,24 @@ use serde_json::Value;
 /// Path of a workspace binary next to the test executable (target/<profile>/).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --bins` before the end-to-end tests", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins` before the end-to-end tests",
+        path.display()
+    );
     path
 }
 
 /// Runs a command to completion, returning its output; panics with both streams if it fails to start.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"))
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"))
 }
 
 /// Runs a command that must succeed and returns its stdout.
@@ -47,7 +56,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -67,7 +79,10 @@ impl Process {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
-        Process { child: Some(child), log }
+        Process {
+            child: Some(child),
+            log,
+        }
     }
 
     pub fn pid(&self) -> nix::unistd::Pid {
@@ -77,14 +92,25 @@ impl Process {
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
-                    assert!(status.success(), "process exited with {status} after SIGTERM; log:\n{}", self.log_text());
+                    assert!(
+                        status.success(),
+                        "process exited with {status} after SIGTERM; log:\n{}",
+                        self.log_text()
+                    );
                     return;
                 }
-                assert!(Instant::now() < deadline, "process ignored SIGTERM for 20s; log:\n{}", self.log_text());
+                assert!(
+                    Instant::now() < deadline,
+                    "process ignored SIGTERM for 20s; log:\n{}",
+                    self.log_text()
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -131,8 +157,13 @@ impl Manager {
     /// `bannin-manager init` in `root/manager`.
     pub fn init(root: &Path) -> Manager {
         let dir = root.join("manager");
-        let out = run_ok(Command::new(bin("bannin-manager")).args(["init", "--json", "--data-dir"]).arg(&dir));
-        let v: Value = serde_json::from_str(out.trim()).expect("init --json prints one JSON object");
+        let out = run_ok(
+            Command::new(bin("bannin-manager"))
+                .args(["init", "--json", "--data-dir"])
+                .arg(&dir),
+        );
+        let v: Value =
+            serde_json::from_str(out.trim()).expect("init --json prints one JSON object");
         Manager {
             dir,
             ca_fingerprint: v["ca_fingerprint"].as_str().unwrap().to_string(),
@@ -150,23 +181,44 @@ impl Manager {
 
     /// Starts `serve`, on the port it had before if it ran already (agents know that URL).
     pub fn start(&mut self) {
-        let listen = self.addr.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1:0".into());
+        let listen = self
+            .addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "127.0.0.1:0".into());
         let addr_file = self.dir.join("manager.addr");
         let _ = fs::remove_file(&addr_file);
-        let log = self.dir.join(format!("serve-{}.log", Instant::now().elapsed().as_nanos() ^ rand_suffix()));
+        let log = self.dir.join(format!(
+            "serve-{}.log",
+            Instant::now().elapsed().as_nanos() ^ rand_suffix()
+        ));
         let process = Process::spawn(
             Command::new(bin("bannin-manager"))
-                .args(["serve", "--listen", &listen, "--disconnect-after", &self.disconnect_after, "--data-dir"])
+                .args([
+                    "serve",
+                    "--listen",
+                    &listen,
+                    "--disconnect-after",
+                    &self.disconnect_after,
+                    "--data-dir",
+                ])
                 .arg(&self.dir),
             log,
         );
         self.process = Some(process);
         let addr: SocketAddr = wait_for("manager.addr", Duration::from_secs(20), || {
-            fs::read_to_string(&addr_file).ok().and_then(|s| s.trim().parse().ok())
+            fs::read_to_string(&addr_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
         });
         self.addr = Some(addr);
         wait_for("/healthz", Duration::from_secs(20), || {
-            let ok = self.http().get(format!("{}/healthz", self.url())).send().ok()?.status().is_success();
+            let ok = self
+                .http()
+                .get(format!("{}/healthz", self.url()))
+                .send()
+                .ok()?
+                .status()
+                .is_success();
             ok.then_some(())
         });
     }
@@ -178,7 +230,10 @@ impl Manager {
     }
 
     pub fn url(&self) -> String {
-        format!("https://localhost:{}", self.addr.expect("manager started").port())
+        format!(
+            "https://localhost:{}",
+            self.addr.expect("manager started").port()
+        )
     }
 
     pub fn ca_pem(&self) -> String {
@@ -190,7 +245,10 @@ impl Manager {
         self.http_with(None)
     }
 
-    pub fn http_with(&self, identity: Option<&bannin_pki::ClientIdentity>) -> reqwest::blocking::Client {
+    pub fn http_with(
+        &self,
+        identity: Option<&bannin_pki::ClientIdentity>,
+    ) -> reqwest::blocking::Client {
         let tls = bannin_pki::client_config_trusting(&self.ca_pem(), identity).unwrap();
         reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
@@ -206,24 +264,43 @@ impl Manager {
     }
 
     pub fn create_token(&self, ttl: &str, uses: u32) -> String {
-        let out = run_ok(self.cli().args(["token", "create", "--json", "--ttl", ttl, "--uses", &uses.to_string()]));
+        let out = run_ok(self.cli().args([
+            "token",
+            "create",
+            "--json",
+            "--ttl",
+            ttl,
+            "--uses",
+            &uses.to_string(),
+        ]));
         let v: Value = serde_json::from_str(out.trim()).unwrap();
         v["token"].as_str().unwrap().to_string()
     }
 
     /// `bannin-manager events --json` with extra filters, parsed.
     pub fn events(&self, args: &[&str]) -> Vec<Value> {
-        let out = run_ok(self.cli().args(["events", "--json", "--limit", "100000"]).args(args));
-        out.lines().map(|l| serde_json::from_str(l).expect("events --json prints JSON lines")).collect()
+        let out = run_ok(
+            self.cli()
+                .args(["events", "--json", "--limit", "100000"])
+                .args(args),
+        );
+        out.lines()
+            .map(|l| serde_json::from_str(l).expect("events --json prints JSON lines"))
+            .collect()
     }
 
     pub fn agents(&self) -> Vec<Value> {
         let out = run_ok(self.cli().args(["agents", "--json"]));
-        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     pub fn log_text(&self) -> String {
-        self.process.as_ref().map(Process::log_text).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(Process::log_text)
+            .unwrap_or_default()
     }
 }
 
@@ -247,15 +324,34 @@ impl Agent {
         let state_dir = root.join(format!("agent-{name}"));
         let out = run_ok(
             Command::new(bin("bannin-agent"))
-                .args(["enroll", "--json", "--manager", &manager.url(), "--token", &token])
-                .args(["--ca-fingerprint", &manager.ca_fingerprint, "--name", name, "--state-dir"])
+                .args([
+                    "enroll",
+                    "--json",
+                    "--manager",
+                    &manager.url(),
+                    "--token",
+                    &token,
+                ])
+                .args([
+                    "--ca-fingerprint",
+                    &manager.ca_fingerprint,
+                    "--name",
+                    name,
+                    "--state-dir",
+                ])
                 .arg(&state_dir),
         );
         let v: Value = serde_json::from_str(out.trim()).unwrap();
         let watched = root.join(format!("watched-{name}"));
         fs::create_dir_all(&watched).unwrap();
         let config = root.join(format!("agent-{name}.toml"));
-        let agent = Agent { state_dir, config, watched, process: None, agent_id: v["agent_id"].as_str().unwrap().into() };
+        let agent = Agent {
+            state_dir,
+            config,
+            watched,
+            process: None,
+            agent_id: v["agent_id"].as_str().unwrap().into(),
+        };
         agent.write_config("");
         agent
     }
@@ -275,13 +371,18 @@ impl Agent {
 
     pub fn start(&mut self) {
         let log = self.state_dir.join(format!("run-{}.log", rand_suffix()));
-        self.process =
-            Some(Process::spawn(Command::new(bin("bannin-agent")).arg("run").arg("--config").arg(&self.config), log));
+        self.process = Some(Process::spawn(
+            Command::new(bin("bannin-agent"))
+                .arg("run")
+                .arg("--config")
+                .arg(&self.config),
+            log,
+        ));
         // The started event marks a running pipeline.
         let p = self.process.as_mut().unwrap();
         wait_for("agent to start", Duration::from_secs(20), || {
             assert!(p.is_running(), "agent exited early; log:\n{}", p.log_text());
-            p.log_text().contains("watching").then_some(())
+            p.log_text().contains("first scan finished").then_some(())
         });
     }
 
@@ -298,12 +399,20 @@ impl Agent {
     }
 
     pub fn outbox_pending(&self) -> u64 {
-        let out = run_ok(Command::new(bin("bannin-agent")).args(["outbox", "--state-dir"]).arg(&self.state_dir).arg("pending"));
+        let out = run_ok(
+            Command::new(bin("bannin-agent"))
+                .args(["outbox", "--state-dir"])
+                .arg(&self.state_dir)
+                .arg("pending"),
+        );
         out.trim().parse().unwrap()
     }
 
     pub fn log_text(&self) -> String {
-        self.process.as_ref().map(Process::log_text).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(Process::log_text)
+            .unwrap_or_default()
     }
 
     /// The client identity from the state dir, to speak to the manager as this agent.
@@ -325,7 +434,11 @@ pub fn assert_contiguous_seqs(events: &[Value], agent_id: &str) -> u64 {
     seqs.sort_unstable();
     let n = seqs.len() as u64;
     for (i, s) in seqs.iter().enumerate() {
-        assert_eq!(*s, i as u64 + 1, "sequence gap or duplicate at position {i} (of {n})");
+        assert_eq!(
+            *s,
+            i as u64 + 1,
+            "sequence gap or duplicate at position {i} (of {n})"
+        );
     }
     n
 }

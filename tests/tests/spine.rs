@@ -8,7 +8,10 @@ use std::time::Duration;
 use bannin_e2e::{assert_contiguous_seqs, bin, run, run_ok, wait_for, Agent, Manager};
 
 fn fim_paths(events: &[serde_json::Value]) -> Vec<String> {
-    events.iter().filter_map(|e| e["body"]["path"].as_str().map(String::from)).collect()
+    events
+        .iter()
+        .filter_map(|e| e["body"]["path"].as_str().map(String::from))
+        .collect()
 }
 
 #[test]
@@ -24,7 +27,9 @@ fn enrolled_agent_file_change_is_visible_through_api_and_cli() {
 
     let stored = wait_for("the fim event in the CLI", Duration::from_secs(20), || {
         let events = manager.events(&["--kind", "fim"]);
-        events.into_iter().find(|e| e["body"]["path"] == file.as_str())
+        events
+            .into_iter()
+            .find(|e| e["body"]["path"] == file.as_str())
     });
     assert_eq!(stored["agent_id"], agent.agent_id.as_str());
     assert_eq!(stored["rule_id"], 554);
@@ -33,7 +38,11 @@ fn enrolled_agent_file_change_is_visible_through_api_and_cli() {
     // The same through the HTTP API, authenticated as admin.
     let api: Vec<serde_json::Value> = manager
         .http()
-        .get(format!("{}/api/v1/events?kind=fim&agent={}", manager.url(), agent.agent_id))
+        .get(format!(
+            "{}/api/v1/events?kind=fim&agent={}",
+            manager.url(),
+            agent.agent_id
+        ))
         .bearer_auth(&manager.admin_token)
         .send()
         .unwrap()
@@ -46,16 +55,28 @@ fn enrolled_agent_file_change_is_visible_through_api_and_cli() {
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0]["name"], "web-1");
     let lifecycle = manager.events(&["--kind", "agent"]);
-    let rules: Vec<u64> = lifecycle.iter().filter_map(|e| e["rule_id"].as_u64()).collect();
-    assert!(rules.contains(&501) && rules.contains(&503), "enrolled and started events: {rules:?}");
+    let rules: Vec<u64> = lifecycle
+        .iter()
+        .filter_map(|e| e["rule_id"].as_u64())
+        .collect();
+    assert!(
+        rules.contains(&501) && rules.contains(&503),
+        "enrolled and started events: {rules:?}"
+    );
 
     // Table output names the agent.
     let table = run_ok(manager.cli().args(["events", "--kind", "fim"]));
-    assert!(table.contains("web-1") && table.contains("index.html"), "{table}");
+    assert!(
+        table.contains("web-1") && table.contains("index.html"),
+        "{table}"
+    );
 
     agent.stop();
     let stopped = wait_for("stopped event", Duration::from_secs(10), || {
-        manager.events(&["--kind", "agent"]).into_iter().find(|e| e["rule_id"] == 506)
+        manager
+            .events(&["--kind", "agent"])
+            .into_iter()
+            .find(|e| e["rule_id"] == 506)
     });
     assert_eq!(stored["agent_id"], stopped["agent_id"]);
     manager.stop();
@@ -75,7 +96,9 @@ fn remote_admin_commands_work_over_the_api_with_the_admin_token() {
         cmd
     };
     let remote = |args: &[&str]| remote_as(&manager.admin_token, args);
-    let out = run_ok(&mut remote(&["token", "create", "--json", "--uses", "3", "--ttl", "2h"]));
+    let out = run_ok(&mut remote(&[
+        "token", "create", "--json", "--uses", "3", "--ttl", "2h",
+    ]));
     let token: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(token["uses"], 3);
     assert!(token["token"].as_str().unwrap().starts_with("bne_"));
@@ -88,7 +111,10 @@ fn remote_admin_commands_work_over_the_api_with_the_admin_token() {
     let out = run(&mut remote_as("bna_wrong", &["agents"]));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("401") && err.contains("admin token not recognised"), "{err}");
+    assert!(
+        err.contains("401") && err.contains("admin token not recognised"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -98,17 +124,31 @@ fn enrollment_is_refused_for_expired_used_up_or_unknown_tokens_and_wrong_ca_fing
     manager.start();
     let enroll = |token: &str, fingerprint: &str, dir: &str| {
         run(Command::new(bin("bannin-agent"))
-            .args(["enroll", "--manager", &manager.url(), "--token", token, "--ca-fingerprint", fingerprint])
+            .args([
+                "enroll",
+                "--manager",
+                &manager.url(),
+                "--token",
+                token,
+                "--ca-fingerprint",
+                fingerprint,
+            ])
             .arg("--state-dir")
             .arg(tmp.path().join(dir)))
     };
     let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
 
     let once = manager.create_token("1h", 1);
-    assert!(enroll(&once, &manager.ca_fingerprint, "a1").status.success());
+    assert!(enroll(&once, &manager.ca_fingerprint, "a1")
+        .status
+        .success());
     let again = enroll(&once, &manager.ca_fingerprint, "a2");
     assert!(!again.status.success());
-    assert!(stderr(&again).contains("no uses left"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("no uses left"),
+        "{}",
+        stderr(&again)
+    );
 
     let short = manager.create_token("1s", 5);
     std::thread::sleep(Duration::from_millis(2100));
@@ -117,16 +157,29 @@ fn enrollment_is_refused_for_expired_used_up_or_unknown_tokens_and_wrong_ca_fing
     assert!(stderr(&late).contains("expired"), "{}", stderr(&late));
 
     let unknown = enroll("bne_0000", &manager.ca_fingerprint, "a4");
-    assert!(stderr(&unknown).contains("not known"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("not known"),
+        "{}",
+        stderr(&unknown)
+    );
 
     let good = manager.create_token("1h", 1);
     let other_ca = bannin_pki::fingerprint(b"some other CA");
     let pinned = enroll(&good, &other_ca, "a5");
     assert!(!pinned.status.success());
-    assert!(stderr(&pinned).contains("fingerprint does not match"), "{}", stderr(&pinned));
-    assert!(!tmp.path().join("a5").join("identity.toml").exists(), "nothing saved on a refused enrollment");
+    assert!(
+        stderr(&pinned).contains("fingerprint does not match"),
+        "{}",
+        stderr(&pinned)
+    );
+    assert!(
+        !tmp.path().join("a5").join("identity.toml").exists(),
+        "nothing saved on a refused enrollment"
+    );
     // The token was not consumed by the refused attempt.
-    assert!(enroll(&good, &manager.ca_fingerprint, "a6").status.success());
+    assert!(enroll(&good, &manager.ca_fingerprint, "a6")
+        .status
+        .success());
     assert_eq!(manager.agents().len(), 2);
 }
 
@@ -139,16 +192,30 @@ fn agent_routes_refuse_missing_or_foreign_client_certificates() {
     let hb = serde_json::json!({"agent_version": "t", "uptime_secs": 1, "outbox_pending": 0, "outbox_dropped": 0});
 
     // No client certificate: a 401 that says what is needed.
-    let resp = manager.http().post(format!("{}/api/v1/heartbeat", manager.url())).json(&hb).send().unwrap();
+    let resp = manager
+        .http()
+        .post(format!("{}/api/v1/heartbeat", manager.url()))
+        .json(&hb)
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 401);
     assert!(resp.text().unwrap().contains("client certificate"));
 
     // A certificate from another CA: the TLS handshake itself is refused.
     let (foreign_ca, _) = bannin_pki::CertificateAuthority::generate("evil").unwrap();
     let key = bannin_pki::AgentKey::generate("intruder").unwrap();
-    let cert = foreign_ca.sign_agent_csr(&key.csr_pem, &agent.agent_id, 30).unwrap();
-    let foreign = bannin_pki::ClientIdentity { cert_pem: cert, key_pem: key.key_pem };
-    let result = manager.http_with(Some(&foreign)).post(format!("{}/api/v1/heartbeat", manager.url())).json(&hb).send();
+    let cert = foreign_ca
+        .sign_agent_csr(&key.csr_pem, &agent.agent_id, 30)
+        .unwrap();
+    let foreign = bannin_pki::ClientIdentity {
+        cert_pem: cert,
+        key_pem: key.key_pem,
+    };
+    let result = manager
+        .http_with(Some(&foreign))
+        .post(format!("{}/api/v1/heartbeat", manager.url()))
+        .json(&hb)
+        .send();
     match result {
         Err(_) => {}
         Ok(resp) => panic!("a foreign certificate was answered with {}", resp.status()),
@@ -177,13 +244,19 @@ fn events_produced_while_the_manager_is_down_are_all_stored_exactly_once_after_r
     for chunk in 0..(FILES / 500) {
         for i in 0..500 {
             let n = chunk * 500 + i;
-            fs::write(agent.watched.join(format!("f{n:05}.txt")), format!("file {n}\n")).unwrap();
+            fs::write(
+                agent.watched.join(format!("f{n:05}.txt")),
+                format!("file {n}\n"),
+            )
+            .unwrap();
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    wait_for("10,000 events queued in the outbox", Duration::from_secs(120), || {
-        (agent.outbox_pending() >= FILES as u64).then_some(())
-    });
+    wait_for(
+        "10,000 events queued in the outbox",
+        Duration::from_secs(120),
+        || (agent.outbox_pending() >= FILES as u64).then_some(()),
+    );
 
     manager.start();
     let events = wait_for("all file events stored", Duration::from_secs(180), || {
@@ -191,7 +264,11 @@ fn events_produced_while_the_manager_is_down_are_all_stored_exactly_once_after_r
         let added = events.iter().filter(|e| e["rule_id"] == 554).count();
         (added >= FILES).then_some(events)
     });
-    let mut paths: Vec<String> = events.iter().filter(|e| e["rule_id"] == 554).flat_map(|e| fim_paths(&[e.clone()])).collect();
+    let mut paths: Vec<String> = events
+        .iter()
+        .filter(|e| e["rule_id"] == 554)
+        .flat_map(|e| fim_paths(&[e.clone()]))
+        .collect();
     let total = paths.len();
     paths.sort();
     paths.dedup();
@@ -211,22 +288,41 @@ fn agent_killed_mid_delivery_resends_without_loss_or_duplicates() {
     let mut agent = Agent::enroll(tmp.path(), &manager, "victim");
     agent.write_config("[outbox]\nbatch_events = 500\n");
     // Queue a stream of events, then let the agent deliver part of it before SIGKILL.
-    run_ok(Command::new(bin("bannin-agent")).args(["outbox", "fill", "--count", &QUEUED.to_string(), "--state-dir"]).arg(&agent.state_dir));
+    run_ok(
+        Command::new(bin("bannin-agent"))
+            .args([
+                "outbox",
+                "fill",
+                "--count",
+                &QUEUED.to_string(),
+                "--state-dir",
+            ])
+            .arg(&agent.state_dir),
+    );
     agent.start();
     wait_for("delivery under way", Duration::from_secs(60), || {
-        let stored = manager.events(&["--agent", &agent.agent_id, "--kind", "agent"]).len();
+        let stored = manager
+            .events(&["--agent", &agent.agent_id, "--kind", "agent"])
+            .len();
         (stored > 1000).then_some(())
     });
     agent.kill();
     let partial = manager.events(&["--agent", &agent.agent_id]).len();
-    assert!((partial as u64) < QUEUED, "kill should land mid-delivery (stored {partial})");
+    assert!(
+        (partial as u64) < QUEUED,
+        "kill should land mid-delivery (stored {partial})"
+    );
 
     agent.start();
-    let events = wait_for("everything delivered after restart", Duration::from_secs(180), || {
-        let events = manager.events(&["--agent", &agent.agent_id]);
-        let synthetic = events.iter().filter(|e| e["rule_id"] == 999).count() as u64;
-        (synthetic >= QUEUED).then_some(events)
-    });
+    let events = wait_for(
+        "everything delivered after restart",
+        Duration::from_secs(180),
+        || {
+            let events = manager.events(&["--agent", &agent.agent_id]);
+            let synthetic = events.iter().filter(|e| e["rule_id"] == 999).count() as u64;
+            (synthetic >= QUEUED).then_some(events)
+        },
+    );
     let synthetic = events.iter().filter(|e| e["rule_id"] == 999).count() as u64;
     assert_eq!(synthetic, QUEUED);
     assert_contiguous_seqs(&events, &agent.agent_id);
@@ -242,10 +338,15 @@ fn silent_agent_is_reported_disconnected() {
     let mut agent = Agent::enroll(tmp.path(), &manager, "flaky");
     agent.write_config("[manager]\nheartbeat_secs = 1\n");
     agent.start();
-    wait_for("connected", Duration::from_secs(20), || (manager.agents()[0]["status"] == "connected").then_some(()));
+    wait_for("connected", Duration::from_secs(20), || {
+        (manager.agents()[0]["status"] == "connected").then_some(())
+    });
     agent.kill();
     let event = wait_for("disconnected event", Duration::from_secs(20), || {
-        manager.events(&["--kind", "agent"]).into_iter().find(|e| e["rule_id"] == 504)
+        manager
+            .events(&["--kind", "agent"])
+            .into_iter()
+            .find(|e| e["rule_id"] == 504)
     });
     assert_eq!(event["agent_id"], agent.agent_id.as_str());
     assert_eq!(manager.agents()[0]["status"], "disconnected");
@@ -256,9 +357,19 @@ fn silent_agent_is_reported_disconnected() {
 fn bad_agent_config_names_the_key_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("agent.toml");
-    fs::write(&config, "state_dir = \"/tmp/x\"\n[manager]\nheartbeat = 5\n").unwrap();
-    let out = run(Command::new(bin("bannin-agent")).arg("run").arg("--config").arg(&config));
+    fs::write(
+        &config,
+        "state_dir = \"/tmp/x\"\n[manager]\nheartbeat = 5\n",
+    )
+    .unwrap();
+    let out = run(Command::new(bin("bannin-agent"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("agent.toml") && err.contains("line 3") && err.contains("heartbeat"), "{err}");
+    assert!(
+        err.contains("agent.toml") && err.contains("line 3") && err.contains("heartbeat"),
+        "{err}"
+    );
 }

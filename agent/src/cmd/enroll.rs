@@ -43,12 +43,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         instance_id: args.instance_id,
         region: args.region,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let identity = runtime.block_on(enroll(&state, opts))?;
     if args.json {
         println!("{}", serde_json::to_string(&identity)?);
     } else {
-        println!("Enrolled as {} (agent id {}) with {}", identity.name, identity.agent_id, identity.manager_url);
+        println!(
+            "Enrolled as {} (agent id {}) with {}",
+            identity.name, identity.agent_id, identity.manager_url
+        );
         println!("Identity stored in {}", state.root().display());
     }
     Ok(ExitCode::SUCCESS)

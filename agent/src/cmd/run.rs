@@ -22,7 +22,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // One thread: the agent must stay small on every host; blocking work (SQLite, hashing) goes to
     // tokio's blocking pool.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(crate::pipeline::run(config))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -88,6 +88,14 @@ impl Ctx<'_> {
         }
         let objects = super::objects::Objects::new(&self.state_dir);
         keep_copies(self.policy, &self.store, &objects, false)?;
+        if first {
+            // Operators (and the end-to-end tests) read this line as "FIM is live".
+            tracing::info!(
+                changes = st.changes,
+                errors = st.errors,
+                "fim: first scan finished, watching for changes"
+            );
+        }
         if first || st.changes > 0 || st.errors > 0 {
             let v = serde_json::to_value(&st).unwrap_or_default();
             self.emit(events::scan_summary_event(&v, st.changes));

@@ -38,8 +38,12 @@ pub struct FimConfig {
     /// Real-time events on one path within this window are merged into one check.
     #[serde(default = "default_coalesce_ms")]
     pub coalesce_ms: u64,
-    /// Try fanotify (root only) to learn which process wrote a file.
-    #[serde(default = "yes")]
+    /// Try fanotify (root only) to learn which process wrote a file. Off by default: the mount-wide
+    /// mark hands the agent a descriptor for every file closed after writing, its own SQLite files
+    /// included, and closing such a descriptor drops the process's POSIX locks on that file, which
+    /// SQLite relies on (seen corrupting the outbox under load). It stays off until the mark excludes
+    /// the state directory.
+    #[serde(default)]
     pub writer_attribution: bool,
 }
 
@@ -56,7 +60,7 @@ impl Default for FimConfig {
             package_awareness: true,
             dpkg_info_dir: default_dpkg_info_dir(),
             coalesce_ms: default_coalesce_ms(),
-            writer_attribution: true,
+            writer_attribution: false,
         }
     }
 }

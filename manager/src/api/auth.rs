@@ -20,7 +20,10 @@ pub struct AgentIdentity(pub String);
 impl FromRequestParts<Arc<AppState>> for AgentIdentity {
     type Rejection = ApiFailure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let fingerprint = parts
             .extensions
             .get::<PeerCertificate>()
@@ -32,9 +35,12 @@ impl FromRequestParts<Arc<AppState>> for AgentIdentity {
             })?;
         let store = state.store.clone();
         let fp = fingerprint.clone();
-        let agent = tokio::task::spawn_blocking(move || store.agent_id_by_fingerprint(&fp)).await??;
+        let agent =
+            tokio::task::spawn_blocking(move || store.agent_id_by_fingerprint(&fp)).await??;
         agent.map(AgentIdentity).ok_or_else(|| {
-            ApiFailure::forbidden(format!("client certificate {fingerprint} belongs to no enrolled agent"))
+            ApiFailure::forbidden(format!(
+                "client certificate {fingerprint} belongs to no enrolled agent"
+            ))
         })
     }
 }
@@ -45,7 +51,10 @@ pub struct Admin;
 impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = ApiFailure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiFailure::unauthorized("admin route: send `Authorization: Bearer <admin token>` (printed by `bannin-manager init`)")
         })?;
@@ -53,13 +62,19 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiFailure::unauthorized("admin route: the Authorization header must be `Bearer <admin token>`"))?;
+            .ok_or_else(|| {
+                ApiFailure::unauthorized(
+                    "admin route: the Authorization header must be `Bearer <admin token>`",
+                )
+            })?;
         let hash = secrets::hash(token);
         let store = state.store.clone();
         if tokio::task::spawn_blocking(move || store.admin_token_valid(&hash)).await?? {
             Ok(Admin)
         } else {
-            Err(ApiFailure::unauthorized("admin token not recognised by this manager"))
+            Err(ApiFailure::unauthorized(
+                "admin token not recognised by this manager",
+            ))
         }
     }
 }

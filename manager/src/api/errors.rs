@@ -13,7 +13,10 @@ pub struct ApiFailure {
 
 impl ApiFailure {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiFailure {
-        ApiFailure { status, message: message.into() }
+        ApiFailure {
+            status,
+            message: message.into(),
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiFailure {
         ApiFailure::new(StatusCode::BAD_REQUEST, message)
@@ -30,13 +33,22 @@ impl ApiFailure {
     /// The detail goes to the manager's log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> ApiFailure {
         tracing::error!("internal error: {detail:#}");
-        ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; the manager's log has the details")
+        ApiFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; the manager's log has the details",
+        )
     }
 }
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        (self.status, Json(ApiError { error: self.message })).into_response()
+        (
+            self.status,
+            Json(ApiError {
+                error: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -60,7 +72,10 @@ impl From<JsonRejection> for ApiFailure {
 
 impl From<QueryRejection> for ApiFailure {
     fn from(r: QueryRejection) -> ApiFailure {
-        ApiFailure::new(StatusCode::BAD_REQUEST, format!("query string: {}", r.body_text()))
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            format!("query string: {}", r.body_text()),
+        )
     }
 }
 
@@ -68,7 +83,10 @@ impl From<BytesRejection> for ApiFailure {
     fn from(r: BytesRejection) -> ApiFailure {
         let status = r.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("request body is larger than {} bytes", super::MAX_BODY_BYTES)
+            format!(
+                "request body is larger than {} bytes",
+                super::MAX_BODY_BYTES
+            )
         } else {
             format!("request body: {}", r.body_text())
         };

@@ -34,12 +34,17 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/enroll", post(routes::enroll))
-        .route("/api/v1/events", post(routes::post_events).get(routes::get_events))
+        .route(
+            "/api/v1/events",
+            post(routes::post_events).get(routes::get_events),
+        )
         .route("/api/v1/heartbeat", post(routes::heartbeat))
         .route("/api/v1/agents", get(routes::list_agents))
         .route("/api/v1/agents/{id}", get(routes::get_agent))
         .route("/api/v1/tokens", post(routes::create_token))
-        .fallback(|| async { ApiFailure::not_found("no such route; the API lives under /api/v1 (see openapi.yaml)") })
+        .fallback(|| async {
+            ApiFailure::not_found("no such route; the API lives under /api/v1 (see openapi.yaml)")
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

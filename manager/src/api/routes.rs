@@ -6,8 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bannin_proto::{
-    decode_batch, AgentInfo, BatchAck, EnrollRequest, EnrollResponse, EventBatch, EventKind, EventQuery, Heartbeat,
-    HeartbeatReply, StoredEvent, TokenCreateRequest, TokenCreated, MAX_BATCH_DECOMPRESSED,
+    decode_batch, AgentInfo, BatchAck, EnrollRequest, EnrollResponse, EventBatch, EventKind,
+    EventQuery, Heartbeat, HeartbeatReply, StoredEvent, TokenCreateRequest, TokenCreated,
+    MAX_BATCH_DECOMPRESSED,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -19,16 +20,23 @@ use crate::store::{EnrollRefusal, NewAgent};
 
 type ApiResult<T> = Result<Json<T>, ApiFailure>;
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, ApiFailure> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiFailure> {
     Ok(tokio::task::spawn_blocking(f).await??)
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiFailure> {
     if value.len() > max {
-        return Err(ApiFailure::bad_request(format!("{field} is {} bytes; the limit is {max}", value.len())));
+        return Err(ApiFailure::bad_request(format!(
+            "{field} is {} bytes; the limit is {max}",
+            value.len()
+        )));
     }
     if value.chars().any(char::is_control) {
-        return Err(ApiFailure::bad_request(format!("{field} contains control characters")));
+        return Err(ApiFailure::bad_request(format!(
+            "{field} contains control characters"
+        )));
     }
     Ok(())
 }
@@ -50,7 +58,8 @@ pub async fn enroll(
         .ca
         .sign_agent_csr(&req.csr_pem, &agent_id, state.agent_cert_days)
         .map_err(|e| ApiFailure::bad_request(format!("csr_pem: {e}")))?;
-    let der = bannin_pki::certs_from_pem(&certificate_pem, "issued certificate").map_err(ApiFailure::internal)?;
+    let der = bannin_pki::certs_from_pem(&certificate_pem, "issued certificate")
+        .map_err(ApiFailure::internal)?;
     let agent = NewAgent {
         id: agent_id.clone(),
         name: req.name.trim().to_string(),
@@ -67,7 +76,11 @@ pub async fn enroll(
     match blocking(move || store.enroll(&token_hash, OffsetDateTime::now_utc(), &agent)).await? {
         Ok(()) => {
             tracing::info!(agent_id = %agent_id, name = %name, "agent enrolled");
-            Ok(Json(EnrollResponse { agent_id, certificate_pem, ca_pem: state.ca.cert_pem().to_string() }))
+            Ok(Json(EnrollResponse {
+                agent_id,
+                certificate_pem,
+                ca_pem: state.ca.cert_pem().to_string(),
+            }))
         }
         Err(refusal) => {
             tracing::warn!(name = %name, "enrollment refused: {refusal}");
@@ -86,9 +99,10 @@ pub async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<BatchAck> {
     let body = body?;
-    let batch: EventBatch = tokio::task::spawn_blocking(move || decode_batch(&body, MAX_BATCH_DECOMPRESSED))
-        .await?
-        .map_err(|e| ApiFailure::bad_request(e.to_string()))?;
+    let batch: EventBatch =
+        tokio::task::spawn_blocking(move || decode_batch(&body, MAX_BATCH_DECOMPRESSED))
+            .await?
+            .map_err(|e| ApiFailure::bad_request(e.to_string()))?;
     if batch.agent_id != agent_id {
         return Err(ApiFailure::forbidden(format!(
             "batch claims agent {} but the client certificate is agent {agent_id}",
@@ -97,9 +111,17 @@ pub async fn post_events(
     }
     let mut previous = 0u64;
     for (i, event) in batch.events.iter().enumerate() {
-        event.validate().map_err(|e| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}]: {e}")))?;
+        event.validate().map_err(|e| {
+            ApiFailure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("events[{i}]: {e}"),
+            )
+        })?;
         let seq = event.seq.ok_or_else(|| {
-            ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, format!("events[{i}]: seq is required for agent events"))
+            ApiFailure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("events[{i}]: seq is required for agent events"),
+            )
         })?;
         if seq <= previous {
             return Err(ApiFailure::new(
@@ -109,11 +131,16 @@ pub async fn post_events(
         }
         previous = seq;
         if !event.agent_id.is_empty() && event.agent_id != agent_id {
-            return Err(ApiFailure::forbidden(format!("events[{i}]: agent_id {} is not this agent", event.agent_id)));
+            return Err(ApiFailure::forbidden(format!(
+                "events[{i}]: agent_id {} is not this agent",
+                event.agent_id
+            )));
         }
     }
     let store = state.store.clone();
-    let ack = blocking(move || store.store_batch(&agent_id, &batch.events, OffsetDateTime::now_utc())).await?;
+    let ack =
+        blocking(move || store.store_batch(&agent_id, &batch.events, OffsetDateTime::now_utc()))
+            .await?;
     Ok(Json(ack))
 }
 
@@ -126,7 +153,9 @@ pub async fn heartbeat(
     check_text("agent_version", &hb.agent_version, 64)?;
     let store = state.store.clone();
     let id = agent_id.clone();
-    if let Some(event) = blocking(move || store.heartbeat(&id, &hb.agent_version, OffsetDateTime::now_utc())).await? {
+    if let Some(event) =
+        blocking(move || store.heartbeat(&id, &hb.agent_version, OffsetDateTime::now_utc())).await?
+    {
         tracing::info!(agent_id = %agent_id, "{}", event.title);
     }
     Ok(Json(HeartbeatReply {
@@ -135,12 +164,19 @@ pub async fn heartbeat(
     }))
 }
 
-pub async fn list_agents(State(state): State<Arc<AppState>>, _: Admin) -> ApiResult<Vec<AgentInfo>> {
+pub async fn list_agents(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+) -> ApiResult<Vec<AgentInfo>> {
     let store = state.store.clone();
     Ok(Json(blocking(move || store.agents()).await?))
 }
 
-pub async fn get_agent(State(state): State<Arc<AppState>>, _: Admin, Path(id): Path<String>) -> ApiResult<AgentInfo> {
+pub async fn get_agent(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<AgentInfo> {
     let store = state.store.clone();
     let lookup = id.clone();
     blocking(move || store.agent(&lookup))
@@ -162,18 +198,33 @@ pub struct EventQueryParams {
 
 impl EventQueryParams {
     pub fn into_query(self) -> Result<EventQuery, String> {
-        let kind = self.kind.map(|k| k.parse::<EventKind>()).transpose().map_err(|e| format!("kind: {e}"))?;
+        let kind = self
+            .kind
+            .map(|k| k.parse::<EventKind>())
+            .transpose()
+            .map_err(|e| format!("kind: {e}"))?;
         let since = self
             .since
             .map(|s| OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339))
             .transpose()
-            .map_err(|e| format!("since: not an RFC 3339 time ({e}); example: 2026-01-31T12:00:00Z"))?;
+            .map_err(|e| {
+                format!("since: not an RFC 3339 time ({e}); example: 2026-01-31T12:00:00Z")
+            })?;
         if let Some(level) = self.min_level {
             if level > bannin_proto::MAX_LEVEL {
-                return Err(format!("min_level: {level} is above {}", bannin_proto::MAX_LEVEL));
+                return Err(format!(
+                    "min_level: {level} is above {}",
+                    bannin_proto::MAX_LEVEL
+                ));
             }
         }
-        Ok(EventQuery { agent: self.agent, kind, min_level: self.min_level, since, limit: self.limit })
+        Ok(EventQuery {
+            agent: self.agent,
+            kind,
+            min_level: self.min_level,
+            since,
+            limit: self.limit,
+        })
     }
 }
 
@@ -198,13 +249,17 @@ pub async fn create_token(
 ) -> ApiResult<TokenCreated> {
     let Json(req) = body?;
     let store = state.store.clone();
-    let created = blocking(move || Ok(crate::tokens::create(&store, req.ttl_secs, req.uses))).await?;
+    let created =
+        blocking(move || Ok(crate::tokens::create(&store, req.ttl_secs, req.uses))).await?;
     Ok(Json(created.map_err(ApiFailure::bad_request)?))
 }
 
 pub fn validate_token_request(ttl_secs: u64, uses: u32) -> Result<(), String> {
     if ttl_secs == 0 || ttl_secs > MAX_TOKEN_TTL_SECS {
-        return Err(format!("ttl must be between 1 second and {} days", MAX_TOKEN_TTL_SECS / 86400));
+        return Err(format!(
+            "ttl must be between 1 second and {} days",
+            MAX_TOKEN_TTL_SECS / 86400
+        ));
     }
     if uses == 0 {
         return Err("uses must be at least 1".into());

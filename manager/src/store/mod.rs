@@ -28,7 +28,9 @@ pub struct Store {
 pub enum EnrollRefusal {
     #[error("enrollment token is not known to this manager (create one with `bannin-manager token create`)")]
     UnknownToken,
-    #[error("enrollment token expired at {0}; create a new one with `bannin-manager token create`")]
+    #[error(
+        "enrollment token expired at {0}; create a new one with `bannin-manager token create`"
+    )]
     Expired(String),
     #[error("enrollment token has no uses left (it allowed {0}); create a new one with `bannin-manager token create`")]
     UsedUp(i64),
@@ -51,11 +53,13 @@ pub fn micros(t: OffsetDateTime) -> i64 {
 }
 
 pub fn from_micros(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
+    let conn =
+        Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
     // WAL: readers never block the writer. NORMAL: a committed batch survives a process crash; only an
     // OS crash may lose the last transactions, which agents then resend (they were not acked on disk).
     conn.execute_batch(
@@ -71,7 +75,11 @@ impl Store {
         let mut writer = open_connection(path)?;
         migrate(&mut writer).with_context(|| format!("migrating database {}", path.display()))?;
         let reader = open_connection(path)?;
-        Ok(Store { path: path.to_path_buf(), writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -100,13 +108,22 @@ impl Store {
 
     pub fn admin_token_valid(&self, token_hash: &str) -> Result<bool> {
         self.read(|c| {
-            Ok(c.query_row("SELECT 1 FROM admin_tokens WHERE token_hash = ?1", [token_hash], |_| Ok(()))
-                .optional()?
-                .is_some())
+            Ok(c.query_row(
+                "SELECT 1 FROM admin_tokens WHERE token_hash = ?1",
+                [token_hash],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
         })
     }
 
-    pub fn create_enroll_token(&self, token_hash: &str, expires_at: OffsetDateTime, uses: u32) -> Result<()> {
+    pub fn create_enroll_token(
+        &self,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+        uses: u32,
+    ) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO enroll_tokens(token_hash, created_at, expires_at, uses_total, uses_left) VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -170,26 +187,44 @@ impl Store {
 
     pub fn agent_id_by_fingerprint(&self, fingerprint: &str) -> Result<Option<String>> {
         self.read(|c| {
-            Ok(c.query_row("SELECT id FROM agents WHERE cert_fingerprint = ?1", [fingerprint], |r| r.get(0))
-                .optional()?)
+            Ok(c.query_row(
+                "SELECT id FROM agents WHERE cert_fingerprint = ?1",
+                [fingerprint],
+                |r| r.get(0),
+            )
+            .optional()?)
         })
     }
 
     pub fn agent(&self, id: &str) -> Result<Option<AgentInfo>> {
-        self.read(|c| Ok(c.query_row(&format!("{AGENT_SELECT} WHERE id = ?1"), [id], agent_from_row).optional()?))
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!("{AGENT_SELECT} WHERE id = ?1"),
+                [id],
+                agent_from_row,
+            )
+            .optional()?)
+        })
     }
 
     pub fn agents(&self) -> Result<Vec<AgentInfo>> {
         self.read(|c| {
             let mut stmt = c.prepare(&format!("{AGENT_SELECT} ORDER BY enrolled_at"))?;
-            let rows = stmt.query_map([], agent_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = stmt
+                .query_map([], agent_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
     }
 
     /// Stores a batch in one transaction. Events already stored (same agent and seq) are skipped, so a
     /// batch resent after a lost ack is harmless. Returns the ack for the agent.
-    pub fn store_batch(&self, agent_id: &str, events: &[Event], now: OffsetDateTime) -> Result<BatchAck> {
+    pub fn store_batch(
+        &self,
+        agent_id: &str,
+        events: &[Event],
+        now: OffsetDateTime,
+    ) -> Result<BatchAck> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut stored = 0u64;
@@ -199,18 +234,38 @@ impl Store {
                 for event in events {
                     let seq = event.seq.unwrap_or(0);
                     max_seq = max_seq.max(seq);
-                    stored += stmt.execute(rusqlite::params_from_iter(event_params(event, agent_id, micros(now))?))? as u64;
+                    stored += stmt.execute(rusqlite::params_from_iter(event_params(
+                        event,
+                        agent_id,
+                        micros(now),
+                    )?))? as u64;
                 }
             }
-            tx.execute("UPDATE agents SET acked_seq = max(acked_seq, ?2) WHERE id = ?1", params![agent_id, max_seq as i64])?;
-            let acked: i64 = tx.query_row("SELECT acked_seq FROM agents WHERE id = ?1", [agent_id], |r| r.get(0))?;
+            tx.execute(
+                "UPDATE agents SET acked_seq = max(acked_seq, ?2) WHERE id = ?1",
+                params![agent_id, max_seq as i64],
+            )?;
+            let acked: i64 = tx.query_row(
+                "SELECT acked_seq FROM agents WHERE id = ?1",
+                [agent_id],
+                |r| r.get(0),
+            )?;
             tx.commit()?;
-            Ok(BatchAck { acked_seq: acked as u64, stored, duplicates: events.len() as u64 - stored })
+            Ok(BatchAck {
+                acked_seq: acked as u64,
+                stored,
+                duplicates: events.len() as u64 - stored,
+            })
         })
     }
 
     /// Records a heartbeat. Returns the event raised when an agent that was disconnected comes back.
-    pub fn heartbeat(&self, agent_id: &str, agent_version: &str, now: OffsetDateTime) -> Result<Option<Event>> {
+    pub fn heartbeat(
+        &self,
+        agent_id: &str,
+        agent_version: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Event>> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (status, name): (String, String) =
@@ -235,7 +290,11 @@ impl Store {
 
     /// Marks agents whose last heartbeat is older than `silent_since` as disconnected, raising one event
     /// for each.
-    pub fn mark_silent_agents_disconnected(&self, silent_since: OffsetDateTime, now: OffsetDateTime) -> Result<Vec<Event>> {
+    pub fn mark_silent_agents_disconnected(
+        &self,
+        silent_since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Event>> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let silent: Vec<(String, String, i64)> = {
@@ -285,7 +344,11 @@ impl Store {
             args.push(micros(since).into());
             sql += &format!(" AND ts >= ?{}", args.len());
         }
-        sql += if newest_first { " ORDER BY ts DESC, rowid DESC" } else { " ORDER BY ts ASC, rowid ASC" };
+        sql += if newest_first {
+            " ORDER BY ts DESC, rowid DESC"
+        } else {
+            " ORDER BY ts ASC, rowid ASC"
+        };
         sql += &format!(" LIMIT {limit}");
         self.read(|c| {
             let mut stmt = c.prepare(&sql)?;
@@ -303,7 +366,11 @@ impl Store {
     pub fn count_events(&self, agent_id: Option<&str>) -> Result<u64> {
         self.read(|c| {
             let n: i64 = match agent_id {
-                Some(a) => c.query_row("SELECT count(*) FROM events WHERE agent_id = ?1", [a], |r| r.get(0))?,
+                Some(a) => c.query_row(
+                    "SELECT count(*) FROM events WHERE agent_id = ?1",
+                    [a],
+                    |r| r.get(0),
+                )?,
                 None => c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?,
             };
             Ok(n as u64)
@@ -335,7 +402,9 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let kind: String = r.get(4)?;
     let groups: String = r.get(8)?;
     let body: String = r.get(9)?;
-    let bad = |col: usize, e: String| rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e.into());
+    let bad = |col: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e.into())
+    };
     Ok(StoredEvent {
         event: Event {
             id: id.parse().map_err(|e: uuid::Error| bad(0, e.to_string()))?,
@@ -361,7 +430,9 @@ fn event_params(e: &Event, agent_id: &str, received: i64) -> Result<Vec<rusqlite
     Ok(vec![
         Value::Text(e.id.to_string()),
         Value::Text(agent_id.to_string()),
-        e.seq.map(|s| Value::Integer(s as i64)).unwrap_or(Value::Null),
+        e.seq
+            .map(|s| Value::Integer(s as i64))
+            .unwrap_or(Value::Null),
         Value::Integer(micros(e.timestamp)),
         Value::Text(e.kind.as_str().to_string()),
         Value::Integer(e.rule_id as i64),
@@ -375,16 +446,22 @@ fn event_params(e: &Event, agent_id: &str, received: i64) -> Result<Vec<rusqlite
 
 fn insert_event(c: &Connection, e: &Event, now: OffsetDateTime) -> Result<()> {
     let mut stmt = c.prepare_cached(INSERT_EVENT)?;
-    stmt.execute(rusqlite::params_from_iter(event_params(e, &e.agent_id, micros(now))?))?;
+    stmt.execute(rusqlite::params_from_iter(event_params(
+        e,
+        &e.agent_id,
+        micros(now),
+    )?))?;
     Ok(())
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > migrations::MIGRATIONS.len() {
         anyhow::bail!(
             "database schema version {current} is newer than this manager knows ({}); upgrade bannin-manager",
@@ -393,7 +470,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (i, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).with_context(|| format!("schema migration {}", i + 1))?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("schema migration {}", i + 1))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
@@ -446,42 +524,73 @@ mod tests {
     fn enrollment_token_is_consumed_per_use_and_then_refused() {
         let (_d, s) = temp_store();
         let now = OffsetDateTime::now_utc();
-        s.create_enroll_token("h", now + Duration::hours(1), 2).unwrap();
+        s.create_enroll_token("h", now + Duration::hours(1), 2)
+            .unwrap();
         assert_eq!(s.enroll("h", now, &new_agent("a")).unwrap(), Ok(()));
         assert_eq!(s.enroll("h", now, &new_agent("b")).unwrap(), Ok(()));
-        assert_eq!(s.enroll("h", now, &new_agent("c")).unwrap(), Err(EnrollRefusal::UsedUp(2)));
-        assert_eq!(s.enroll("nope", now, &new_agent("d")).unwrap(), Err(EnrollRefusal::UnknownToken));
+        assert_eq!(
+            s.enroll("h", now, &new_agent("c")).unwrap(),
+            Err(EnrollRefusal::UsedUp(2))
+        );
+        assert_eq!(
+            s.enroll("nope", now, &new_agent("d")).unwrap(),
+            Err(EnrollRefusal::UnknownToken)
+        );
     }
 
     #[test]
     fn expired_token_is_refused_and_names_the_expiry() {
         let (_d, s) = temp_store();
         let now = OffsetDateTime::now_utc();
-        s.create_enroll_token("h", now - Duration::seconds(1), 5).unwrap();
+        s.create_enroll_token("h", now - Duration::seconds(1), 5)
+            .unwrap();
         let refusal = s.enroll("h", now, &new_agent("a")).unwrap().unwrap_err();
         assert!(matches!(refusal, EnrollRefusal::Expired(_)));
-        assert!(s.agents().unwrap().is_empty(), "a refused enrollment must not create an agent");
+        assert!(
+            s.agents().unwrap().is_empty(),
+            "a refused enrollment must not create an agent"
+        );
     }
 
     #[test]
     fn resent_batch_is_stored_once_and_acked_again() {
         let (_d, s) = temp_store();
         let now = OffsetDateTime::now_utc();
-        s.create_enroll_token("h", now + Duration::hours(1), 1).unwrap();
+        s.create_enroll_token("h", now + Duration::hours(1), 1)
+            .unwrap();
         s.enroll("h", now, &new_agent("a")).unwrap().unwrap();
         let batch = events("a", 1..=50);
         let first = s.store_batch("a", &batch, now).unwrap();
-        assert_eq!(first, BatchAck { acked_seq: 50, stored: 50, duplicates: 0 });
+        assert_eq!(
+            first,
+            BatchAck {
+                acked_seq: 50,
+                stored: 50,
+                duplicates: 0
+            }
+        );
         let again = s.store_batch("a", &batch[10..], now).unwrap();
-        assert_eq!(again, BatchAck { acked_seq: 50, stored: 0, duplicates: 40 });
-        assert_eq!(s.count_events(Some("a")).unwrap(), 51, "50 events + the enrollment event");
+        assert_eq!(
+            again,
+            BatchAck {
+                acked_seq: 50,
+                stored: 0,
+                duplicates: 40
+            }
+        );
+        assert_eq!(
+            s.count_events(Some("a")).unwrap(),
+            51,
+            "50 events + the enrollment event"
+        );
     }
 
     #[test]
     fn query_filters_by_kind_level_and_since_and_returns_oldest_first() {
         let (_d, s) = temp_store();
         let now = OffsetDateTime::now_utc();
-        s.create_enroll_token("h", now + Duration::hours(1), 1).unwrap();
+        s.create_enroll_token("h", now + Duration::hours(1), 1)
+            .unwrap();
         s.enroll("h", now, &new_agent("a")).unwrap().unwrap();
         let mut batch = events("a", 1..=10);
         for (i, e) in batch.iter_mut().enumerate() {
@@ -489,29 +598,67 @@ mod tests {
             e.level = i as u8;
         }
         s.store_batch("a", &batch, now).unwrap();
-        let q = EventQuery { kind: Some(EventKind::Fim), min_level: Some(7), ..Default::default() };
-        let got: Vec<u8> = s.query_events(&q).unwrap().iter().map(|e| e.event.level).collect();
+        let q = EventQuery {
+            kind: Some(EventKind::Fim),
+            min_level: Some(7),
+            ..Default::default()
+        };
+        let got: Vec<u8> = s
+            .query_events(&q)
+            .unwrap()
+            .iter()
+            .map(|e| e.event.level)
+            .collect();
         assert_eq!(got, vec![7, 8, 9]);
-        let q = EventQuery { since: Some(now + Duration::seconds(8)), kind: Some(EventKind::Fim), ..Default::default() };
+        let q = EventQuery {
+            since: Some(now + Duration::seconds(8)),
+            kind: Some(EventKind::Fim),
+            ..Default::default()
+        };
         assert_eq!(s.query_events(&q).unwrap().len(), 2);
-        let q = EventQuery { limit: Some(2), kind: Some(EventKind::Fim), ..Default::default() };
-        let titles: Vec<String> = s.query_events(&q).unwrap().into_iter().map(|e| e.event.title).collect();
-        assert_eq!(titles, vec!["e9", "e10"], "without since: the latest, oldest first");
+        let q = EventQuery {
+            limit: Some(2),
+            kind: Some(EventKind::Fim),
+            ..Default::default()
+        };
+        let titles: Vec<String> = s
+            .query_events(&q)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.title)
+            .collect();
+        assert_eq!(
+            titles,
+            vec!["e9", "e10"],
+            "without since: the latest, oldest first"
+        );
     }
 
     #[test]
     fn silent_agent_is_marked_disconnected_once_and_reconnects() {
         let (_d, s) = temp_store();
         let now = OffsetDateTime::now_utc();
-        s.create_enroll_token("h", now + Duration::hours(1), 1).unwrap();
+        s.create_enroll_token("h", now + Duration::hours(1), 1)
+            .unwrap();
         s.enroll("h", now, &new_agent("a")).unwrap().unwrap();
         s.heartbeat("a", "1", now - Duration::minutes(5)).unwrap();
-        let raised = s.mark_silent_agents_disconnected(now - Duration::minutes(1), now).unwrap();
+        let raised = s
+            .mark_silent_agents_disconnected(now - Duration::minutes(1), now)
+            .unwrap();
         assert_eq!(raised.len(), 1);
         assert_eq!(raised[0].rule_id, rules::AGENT_DISCONNECTED);
-        assert!(s.mark_silent_agents_disconnected(now - Duration::minutes(1), now).unwrap().is_empty());
-        assert_eq!(s.agent("a").unwrap().unwrap().status, AgentStatus::Disconnected);
-        let back = s.heartbeat("a", "1", now).unwrap().expect("reconnect event");
+        assert!(s
+            .mark_silent_agents_disconnected(now - Duration::minutes(1), now)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.agent("a").unwrap().unwrap().status,
+            AgentStatus::Disconnected
+        );
+        let back = s
+            .heartbeat("a", "1", now)
+            .unwrap()
+            .expect("reconnect event");
         assert_eq!(back.rule_id, rules::AGENT_RECONNECTED);
     }
 }
