@@ -187,6 +187,7 @@ async fn send_outbox(
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut failing_since: Option<Instant> = None;
+    let mut delivered_since_trim = false;
     loop {
         let batch = match with_outbox(&outbox, move |o| o.peek(batch_events)).await {
             Ok(b) => b,
@@ -197,6 +198,12 @@ async fn send_outbox(
             }
         };
         if batch.is_empty() {
+            if delivered_since_trim {
+                // A drained backlog leaves freed heap in glibc's arenas; give it back so an idle agent
+                // stays small on every host.
+                delivered_since_trim = false;
+                let _ = tokio::task::spawn_blocking(release_free_memory).await;
+            }
             // Woken by the writer; the timeout is only a safety net.
             let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
             continue;
@@ -211,6 +218,7 @@ async fn send_outbox(
                     );
                 }
                 backoff.reset();
+                delivered_since_trim = true;
                 if let Err(e) = with_outbox(&outbox, move |o| o.ack(ack.acked_seq)).await {
                     tracing::error!("acknowledging {count} events in the outbox: {e:#}");
                 }
@@ -224,6 +232,25 @@ async fn send_outbox(
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+/// Returns free heap pages to the OS (glibc only; a no-op elsewhere).
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Caps glibc's per-thread malloc arenas: the agent's few threads do not need their own, and each
+/// one keeps freed memory of its own.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt with a documented parameter, before other threads allocate.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

@@ -22,6 +22,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // One thread: the agent must stay small on every host; blocking work (SQLite, hashing) goes to
     // tokio's blocking pool.
+    crate::pipeline::limit_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
