@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Floors: the rates reached when this test was last tuned, rounded down a little.
-const VERIFY_PASS_FLOOR: f64 = 0.84;
+const VERIFY_PASS_FLOOR: f64 = 0.86;
 const ET_LOAD_FLOOR: f64 = 0.995;
 
 #[derive(Parser)]
@@ -91,6 +91,11 @@ fn run_test(base: &Path, t: &serde_json::Value) -> Result<(), String> {
                 .display()
                 .to_string(),
         );
+    }
+    // Suricata-verify runs each test with its own suricata.yaml where it has one.
+    if dir.join("suricata.yaml").is_file() {
+        argv.push("-c".into());
+        argv.push(dir.join("suricata.yaml").display().to_string());
     }
     if let Some(tf) = t["threshold_file"].as_str() {
         argv.push("--threshold-file".into());
@@ -219,6 +224,7 @@ fn et_open_rules_load_rate() {
         &bannin_dpi::LoadOptions {
             vars: &vars,
             classification: class.as_deref(),
+            action_order: &[],
         },
     );
     let secs = t0.elapsed().as_secs_f64();

@@ -6,8 +6,8 @@
 
 use anyhow::{bail, Context, Result};
 use bannin_dpi::{
-    parse_threshold_config, Alert, Config, Engine, LoadOptions, RuleSet, RuleSource, Timestamp,
-    Vars,
+    parse_threshold_config, Action, Alert, Config, Engine, LoadOptions, RuleSet, RuleSource,
+    Timestamp, Vars,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,11 @@ pub struct Args {
     /// classification.config; default: the one beside the rules, else Suricata's built-in classes.
     #[arg(long = "classification-file")]
     pub classification: Option<PathBuf>,
+    /// A Suricata `suricata.yaml`: its variables (`vars.address-groups`, `vars.port-groups`),
+    /// `action-order`, `packet-alert-max` and the stream/decoder/HTTP settings `--set` knows are
+    /// applied (before `--set`); other keys are ignored.
+    #[arg(short = 'c', long = "suricata-config")]
+    pub suricata_config: Option<PathBuf>,
     /// Checksum validation: `none` (skip), `all` (drop packets with bad checksums), `auto`.
     #[arg(short = 'k', default_value = "auto")]
     pub checksum: String,
@@ -99,31 +104,80 @@ pub fn inspect(args: &Args) -> Result<Report> {
     let mut threshold_file = args.threshold_file.clone();
     let mut midstream_policy: Option<String> = None;
     let mut exception_policy: Option<String> = None;
+    let mut vars = Vars::default();
+    let mut action_order: Vec<Action> = Vec::new();
+    // (key, value, origin; None = from --set, where unknown keys are worth a warning)
+    let mut settings: Vec<(String, String, Option<String>)> = Vec::new();
+    if let Some(c) = &args.suricata_config {
+        let text = std::fs::read_to_string(c)
+            .with_context(|| format!("cannot read Suricata config {}", c.display()))?;
+        let (flat, errs) = crate::net::suricata_yaml::flatten(&text);
+        for e in errs {
+            notes.push(format!("warning: {}: {e} (ignored)", c.display()));
+        }
+        for st in flat {
+            settings.push((
+                st.key,
+                st.value,
+                Some(format!("{}:{}", c.display(), st.line)),
+            ));
+        }
+    }
     for s in &args.set {
         let Some((k, v)) = s.split_once('=') else {
             bail!("--set {s:?}: expected key=value")
         };
-        let v = v.trim();
+        settings.push((k.trim().to_string(), v.trim().to_string(), None));
+    }
+    for (k, v, origin) in &settings {
+        let v = v.as_str();
+        let at = origin.clone().unwrap_or_else(|| format!("--set {k}={v}"));
         let yes = matches!(v, "true" | "yes" | "on" | "1");
-        match k.trim() {
+        if let Some(name) = k.strip_prefix("vars.address-groups.") {
+            vars.addr.insert(name.to_string(), v.to_string());
+            continue;
+        }
+        if let Some(name) = k.strip_prefix("vars.port-groups.") {
+            vars.port.insert(name.to_string(), v.to_string());
+            continue;
+        }
+        if k.strip_prefix("action-order.").is_some() || k == "action-order" {
+            for a in v.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                action_order.push(match a {
+                    "pass" => Action::Pass,
+                    "drop" => Action::Drop,
+                    "reject" => Action::Reject,
+                    "alert" => Action::Alert,
+                    o => bail!("{at}: unknown action {o:?} in action-order (expected pass, drop, reject, alert)"),
+                });
+            }
+            continue;
+        }
+        match k.as_str() {
             "stream.midstream" => cfg.midstream = yes,
             "threshold-file" => threshold_file = Some(PathBuf::from(v)),
-            "stream.reassembly.depth" => cfg.stream_depth = parse_size(v).with_context(|| format!("--set {s}: bad size"))?,
-            "packet-alert-max" => cfg.packet_alert_max = v.parse().with_context(|| format!("--set {s}: bad number"))?,
+            "stream.reassembly.depth" => cfg.stream_depth = parse_size(v).with_context(|| format!("{at}: bad size"))?,
+            "packet-alert-max" => {
+                // Suricata falls back to its default for 0 and for values above 256.
+                let n: usize = v.parse().with_context(|| format!("{at}: bad number"))?;
+                cfg.packet_alert_max = if n == 0 || n > 256 { Config::default().packet_alert_max } else { n };
+            }
             "app-layer.protocols.http.libhtp.default-config.response-body-limit" | "app-layer.protocols.http.libhtp.default-config.request-body-limit" => {
-                cfg.http_body_limit = parse_size(v).with_context(|| format!("--set {s}: bad size"))? as usize
+                cfg.http_body_limit = parse_size(v).with_context(|| format!("{at}: bad size"))? as usize
             }
             "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit" => {
-                cfg.http_decompress_layers = v.parse().with_context(|| format!("--set {s}: bad number"))?
+                cfg.http_decompress_layers = v.parse().with_context(|| format!("{at}: bad number"))?
             }
             "stream.midstream-policy" => midstream_policy = Some(v.to_string()),
             "decoder.vxlan.enabled" => cfg.vxlan = yes,
             "exception-policy" => exception_policy = Some(v.to_string()),
-            other => notes.push(format!("warning: --set {other} is not supported and was ignored")),
+            other if origin.is_none() => notes.push(format!("warning: --set {other} is not supported and was ignored")),
+            _ => {}
         }
     }
     // Exception policy for midstream sessions: anything but `ignore` takes the flow out of
     // inspection; in IPS mode a disabled midstream pickup (or policy `auto`) does the same.
+    cfg.ips = args.simulate_ips;
     let policy = midstream_policy.or(exception_policy);
     cfg.midstream_pass = match policy.as_deref() {
         Some("ignore") => args.simulate_ips && !cfg.midstream,
@@ -138,7 +192,6 @@ pub fn inspect(args: &Args) -> Result<Report> {
         );
     }
 
-    let mut vars = Vars::default();
     if let Some(v) = &args.vars {
         let text = std::fs::read_to_string(v)
             .with_context(|| format!("cannot read vars file {}", v.display()))?;
@@ -187,6 +240,7 @@ pub fn inspect(args: &Args) -> Result<Report> {
         &LoadOptions {
             vars: &vars,
             classification: class_text.as_deref(),
+            action_order: &action_order,
         },
     );
     let load_secs = t0.elapsed().as_secs_f64();

@@ -1,3 +1,5 @@
-//! Network sources feeding the DPI engine: capture files now, live capture later.
+//! Network sources feeding the DPI engine: capture files, live capture, and the helpers both need.
 
+pub mod bpf;
 pub mod pcap_file;
+pub mod suricata_yaml;

@@ -43,6 +43,9 @@ pub struct Config {
     pub midstream_pass: bool,
     /// Decode VXLAN (UDP 4789) and inspect the inner packets (`decoder.vxlan.enabled`).
     pub vxlan: bool,
+    /// Inline (IPS) semantics: a `drop`/`reject` rule matching a flow (IP-only rule, stream or
+    /// application-layer match) ends inspection of that flow, as its later packets are dropped.
+    pub ips: bool,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             packet_alert_max: 15,
             midstream_pass: false,
             vxlan: true,
+            ips: false,
         }
     }
 }
@@ -1325,6 +1329,7 @@ impl Engine {
                 continue;
             }
             let mut ok = true;
+            let mut stream_match = false;
             for g in &r.groups {
                 let data: Cow<'_, [u8]> = match g.buf {
                     // tcp-pkt rules see the packet as captured; others the reassembled stream.
@@ -1340,29 +1345,61 @@ impl Engine {
                         break;
                     }
                 };
-                if g.buf == Buf::Pkt && data.is_empty() && !g.matches.is_empty() {
+                // Rules that are not stream-only also get the packet as captured when it
+                // differs from what the stream delivered (retransmissions, overlaps, SYN data).
+                let raw_alt = g.buf == Buf::Pkt
+                    && !matches!(r.proto, Proto::TcpPkt | Proto::TcpStream)
+                    && !r.flow.only_stream
+                    && !p.payload.is_empty()
+                    && pkt_buf != p.payload;
+                if g.buf == Buf::Pkt && data.is_empty() && !g.matches.is_empty() && !raw_alt {
                     ok = false;
                     break;
                 }
+                let on_stream = g.buf == Buf::Pkt
+                    && r.proto != Proto::TcpPkt
+                    && flow.tracked
+                    && p.proto == PROTO_TCP;
                 let data = if g.transforms.is_empty() {
                     data
                 } else {
                     Cow::Owned(apply_transforms(&g.transforms, &data))
                 };
-                if !match_group(&g.matches, &data, &mut ctx) {
-                    ok = false;
-                    break;
+                if !data.is_empty() && match_group(&g.matches, &data, &mut ctx) {
+                    stream_match |= on_stream;
+                    continue;
                 }
+                if raw_alt {
+                    let raw: Cow<'_, [u8]> = if g.transforms.is_empty() {
+                        Cow::Borrowed(p.payload)
+                    } else {
+                        Cow::Owned(apply_transforms(&g.transforms, p.payload))
+                    };
+                    if match_group(&g.matches, &raw, &mut ctx) {
+                        continue;
+                    }
+                }
+                ok = false;
+                break;
             }
             if !ok {
                 continue;
             }
             Self::apply_flowbits(r, flow);
+            // Suricata applies drop and pass to the whole flow when the rule is IP-only (or
+            // like it) or matched in the stream or the application layer.
+            let whole_flow = stream_match
+                || r.flow.established
+                || r.app.is_some()
+                || rs.is_ip_only(ri) && !(r.flow.to_server || r.flow.to_client);
             if r.action == Action::Pass {
-                if r.flow.established || r.app.is_some() || rs.ip_only.contains(&ri) {
+                if whole_flow {
                     flow.passed = true;
                 }
                 break;
+            }
+            if self.cfg.ips && matches!(r.action, Action::Drop | Action::Reject) && whole_flow {
+                flow.passed = true;
             }
             hits.push(Hit { rule: ri });
         }

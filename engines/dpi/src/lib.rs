@@ -12,7 +12,7 @@
 //! use std::sync::Arc;
 //! let vars = Vars::default();
 //! let rules = RuleSet::load(&[RuleSource { name: "local.rules", text: "alert tcp any any -> any any (msg:\"x\"; content:\"evil\"; sid:1;)" }],
-//!     &LoadOptions { vars: &vars, classification: None });
+//!     &LoadOptions { vars: &vars, classification: None, action_order: &[] });
 //! let mut engine = Engine::new(Arc::new(rules), Config::default());
 //! let mut alerts = Vec::new();
 //! engine.process(Timestamp { secs: 0, micros: 0 }, 1, &[/* an Ethernet frame */], &mut alerts);
@@ -29,4 +29,5 @@ pub mod ruleset;
 
 pub use addr::Vars;
 pub use engine::{parse_threshold_config, Alert, Config, Engine, Stats, ThresholdEntry, Timestamp};
+pub use rules::Action;
 pub use ruleset::{LoadOptions, LoadStats, RuleSet, RuleSource};

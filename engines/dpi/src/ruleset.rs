@@ -85,6 +85,8 @@ pub struct LoadOptions<'a> {
     pub vars: &'a Vars,
     /// classification.config texts; built-in Suricata defaults are used when empty.
     pub classification: Option<&'a str>,
+    /// Evaluation order of actions (Suricata's `action-order`); empty = pass, drop, reject, alert.
+    pub action_order: &'a [Action],
 }
 
 fn fb_rank(r: &Rule) -> u8 {
@@ -106,7 +108,13 @@ fn fb_rank(r: &Rule) -> u8 {
     }
 }
 
-fn action_rank(a: Action) -> u8 {
+fn action_rank(a: Action, order: &[Action]) -> u8 {
+    if let Some(i) = order.iter().position(|&o| o == a) {
+        return i as u8;
+    }
+    if !order.is_empty() {
+        return order.len() as u8;
+    }
     match a {
         Action::Pass => 0,
         Action::Drop => 1,
@@ -116,6 +124,11 @@ fn action_rank(a: Action) -> u8 {
 }
 
 impl RuleSet {
+    /// Whether rule `ri` is IP-only (or like it: a header and nothing else to inspect).
+    pub(crate) fn is_ip_only(&self, ri: u32) -> bool {
+        self.ip_only.binary_search(&ri).is_ok()
+    }
+
     pub fn load(sources: &[RuleSource<'_>], opts: &LoadOptions<'_>) -> RuleSet {
         let mut classes: HashMap<String, Class> = default_classes();
         let mut stats = LoadStats::default();
@@ -180,7 +193,7 @@ impl RuleSet {
                 }
             }
         }
-        rules.sort_by_key(|r| (action_rank(r.action), fb_rank(r)));
+        rules.sort_by_key(|r| (action_rank(r.action, opts.action_order), fb_rank(r)));
         stats.loaded = rules.len();
 
         let mut pkt_pats = Vec::new();

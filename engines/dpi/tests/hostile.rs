@@ -22,6 +22,7 @@ fn engine(cfg: Config) -> Engine {
         &LoadOptions {
             vars: &vars,
             classification: None,
+            action_order: &[],
         },
     );
     assert_eq!(rs.stats.loaded, 5, "{:?}", rs.stats.warnings);
