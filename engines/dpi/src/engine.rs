@@ -428,6 +428,8 @@ struct Pkt<'a> {
     ipv4_options: &'a [u8],
     tcp: Option<decode::TcpHdr<'a>>,
     icmp: Option<(u8, u8, u16)>,
+    /// A flow-end pseudo packet: only stream content is inspected, not headers.
+    pseudo: bool,
 }
 
 /// One DPI engine instance: owns its flow table; a rule set may be shared between instances.
@@ -641,6 +643,7 @@ impl Engine {
             ipv4_options: ip.ipv4_options,
             tcp: None,
             icmp: None,
+            pseudo: false,
         };
         match ip.proto {
             PROTO_TCP => {
@@ -1307,12 +1310,20 @@ impl Engine {
             }
         }
         hits_pf.sort_unstable();
-        let always = &rs.pkt_always[match p.proto {
-            PROTO_TCP => 0,
-            PROTO_UDP => 1,
-            _ => 2,
-        }];
-        let iponly: &[u32] = flow.iponly[d].as_deref().unwrap_or(&[]);
+        let always: &[u32] = if p.pseudo {
+            &[]
+        } else {
+            &rs.pkt_always[match p.proto {
+                PROTO_TCP => 0,
+                PROTO_UDP => 1,
+                _ => 2,
+            }]
+        };
+        let iponly: &[u32] = if p.pseudo {
+            &[]
+        } else {
+            flow.iponly[d].as_deref().unwrap_or(&[])
+        };
         let mut cands: Vec<u32> = Vec::with_capacity(always.len() + iponly.len() + hits_pf.len());
         merge3(always, iponly, &hits_pf, &mut cands);
         let mut ctx = Ctx::default();
@@ -1320,6 +1331,11 @@ impl Engine {
         for ri in cands {
             let r = &rs.rules[ri as usize];
             if r.is_app_tx
+                || p.pseudo
+                    && (r.proto == Proto::TcpPkt
+                        || !r.checks.is_empty()
+                        || r.groups.is_empty()
+                        || !r.groups.iter().all(|g| g.buf == Buf::Pkt))
                 || !Self::header_matches(r, p, flow)
                 || !Self::flow_matches(r, flow, to_server)
             {
@@ -1461,7 +1477,14 @@ impl Engine {
         let mut hits = Vec::new();
         for ri in cands {
             let r = &rs.rules[ri as usize];
-            if !r.is_app_tx || flow.alerted.contains(&(txkey, ri)) {
+            // A bare application-protocol rule (no buffer) matches once per transaction and
+            // direction; the others once per transaction.
+            let key = if r.groups.is_empty() && r.dir.is_none() {
+                txkey | u64::from(side_ts) << 62
+            } else {
+                txkey
+            };
+            if !r.is_app_tx || flow.alerted.contains(&(key, ri)) {
                 continue;
             }
             match r.dir {
@@ -1517,7 +1540,7 @@ impl Engine {
             if !ok {
                 continue;
             }
-            flow.alerted.insert((txkey, ri));
+            flow.alerted.insert((key, ri));
             Self::apply_flowbits(r, flow);
             if r.action == Action::Pass {
                 flow.passed = true;
@@ -1751,21 +1774,51 @@ impl Engine {
             return;
         };
         let mut events = Vec::new();
+        let mut rests: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
         for ts in [true, false] {
             let d = usize::from(!ts);
             if flow.tracked && flow.streams[d].init {
                 let rest = flow.streams[d].flush_gaps();
                 if !rest.is_empty() {
                     self.app_data(&mut flow, ts, &rest, &mut events);
+                    rests[d] = rest;
                 }
             }
             self.app_close(&mut flow, ts, &mut events);
         }
-        if events.is_empty() || flow.passed {
+        if flow.passed {
             return;
         }
         let (sa, sp) = flow.cli;
         let (da, dp) = if k.a == flow.cli { k.b } else { k.a };
+        // Stream bytes that waited behind a gap are inspected at flow end, as Suricata does.
+        for ts in [true, false] {
+            let rest = std::mem::take(&mut rests[usize::from(!ts)]);
+            if rest.is_empty() {
+                continue;
+            }
+            let (src, sport, dst, dport) = if ts {
+                (sa, sp, da, dp)
+            } else {
+                (da, dp, sa, sp)
+            };
+            let p = Pkt {
+                src,
+                dst,
+                sport,
+                dport,
+                proto: flow.proto,
+                ttl: 0,
+                ip_header: &[],
+                l4_header: &[],
+                payload: &[],
+                ipv4_options: &[],
+                tcp: None,
+                icmp: None,
+                pseudo: true,
+            };
+            self.detect_packet(&mut flow, &p, ts, &rest, out);
+        }
         for (tx, side_ts, _) in events {
             // Pseudo packet in the direction of the finished side, like Suricata's flow-end inspection.
             let (src, sport, dst, dport) = if side_ts {
@@ -1786,6 +1839,7 @@ impl Engine {
                 ipv4_options: &[],
                 tcp: None,
                 icmp: None,
+                pseudo: true,
             };
             self.detect_tx(&mut flow, &p, side_ts, tx, side_ts, out);
         }
