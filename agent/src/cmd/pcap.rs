@@ -316,8 +316,22 @@ fn proto_name(p: u8) -> String {
         1 => "ICMP".into(),
         58 => "IPv6-ICMP".into(),
         47 => "GRE".into(),
+        4 => "IP-in-IP".into(),
         132 => "SCTP".into(),
         n => format!("{n:03}"),
+    }
+}
+
+/// Addresses as EVE prints them: IPv6 in full (eight 4-digit groups), as Suricata does.
+pub fn eve_ip(ip: &std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(a) => a.to_string(),
+        std::net::IpAddr::V6(a) => a
+            .segments()
+            .iter()
+            .map(|s| format!("{s:04x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
     }
 }
 
@@ -328,9 +342,9 @@ pub fn eve_json(a: &Alert) -> serde_json::Value {
         "flow_id": a.flow_id,
         "pcap_cnt": a.pcap_cnt,
         "event_type": "alert",
-        "src_ip": a.src_ip.to_string(),
+        "src_ip": eve_ip(&a.src_ip),
         "src_port": a.src_port,
-        "dest_ip": a.dest_ip.to_string(),
+        "dest_ip": eve_ip(&a.dest_ip),
         "dest_port": a.dest_port,
         "proto": proto_name(a.proto),
         "alert": {
@@ -404,6 +418,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eve_prints_ipv6_addresses_in_full() {
+        assert_eq!(
+            eve_ip(&"2001:db8::1".parse().unwrap()),
+            "2001:0db8:0000:0000:0000:0000:0000:0001"
+        );
+        assert_eq!(eve_ip(&"10.0.0.1".parse().unwrap()), "10.0.0.1");
+    }
 
     #[test]
     fn eve_timestamp_is_utc_iso8601() {

@@ -18,6 +18,7 @@ pub mod linktype {
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
     pub const PPP: u32 = 9;
+    pub const C_HDLC: u32 = 104;
 }
 
 pub const PROTO_ICMP: u8 = 1;
@@ -77,15 +78,28 @@ pub fn decode_link(linktype: u32, frame: &[u8]) -> Option<&[u8]> {
             }
             ether_payload(u16::from_be_bytes([frame[0], frame[1]]), &frame[20..])
         }
+        linktype::C_HDLC => {
+            // Cisco HDLC: address, control, then an Ethernet type.
+            if frame.len() < 4 {
+                return None;
+            }
+            ether_payload(u16::from_be_bytes([frame[2], frame[3]]), &frame[4..])
+        }
         linktype::PPP => {
             if frame.len() < 4 {
                 return None;
             }
-            // With or without the HDLC address/control bytes.
-            let (proto, rest) = if frame[0] == 0xff && frame[1] == 0x03 {
-                (u16::from_be_bytes([frame[2], frame[3]]), &frame[4..])
+            // With or without the HDLC address/control bytes, and with the protocol field
+            // compressed to one byte (an odd first byte, RFC 1661 section 6.5).
+            let f = if frame[0] == 0xff && frame[1] == 0x03 {
+                &frame[2..]
             } else {
-                (u16::from_be_bytes([frame[0], frame[1]]), &frame[2..])
+                frame
+            };
+            let (proto, rest) = if f.first()? & 1 == 1 {
+                (u16::from(f[0]), &f[1..])
+            } else {
+                (u16::from_be_bytes([f[0], *f.get(1)?]), f.get(2..)?)
             };
             match proto {
                 0x0021 | 0x0057 => Some(rest),
@@ -118,6 +132,26 @@ fn ether_payload(mut ethertype: u16, mut rest: &[u8]) -> Option<&[u8]> {
                     0x0021 | 0x0057 => Some(&rest[8..]),
                     _ => None,
                 };
+            }
+            0x894f => {
+                // Network Service Header (RFC 8300): length in 4-byte words, then the next protocol.
+                if rest.len() < 8 {
+                    return None;
+                }
+                let len = usize::from(rest[1] & 0x3f) * 4;
+                let next = rest[3];
+                let inner = rest.get(len.max(8)..)?;
+                match next {
+                    1 | 2 => return Some(inner),
+                    3 => {
+                        if inner.len() < 14 {
+                            return None;
+                        }
+                        ethertype = u16::from_be_bytes([inner[12], inner[13]]);
+                        rest = &inner[14..];
+                    }
+                    _ => return None,
+                }
             }
             0x8847 => {
                 // MPLS unicast: pop labels until bottom of stack, then guess IP version.

@@ -1871,9 +1871,14 @@ fn gre_inner(g: &[u8]) -> Option<&[u8]> {
     if flags & 0x10 != 0 {
         off += 4;
     }
+    // Enhanced GRE (version 1, PPTP) may carry an acknowledgment number.
+    if g[1] & 0x07 == 1 && g[1] & 0x80 != 0 {
+        off += 4;
+    }
     let rest = g.get(off..)?;
     match proto {
         0x0800 | 0x86dd => Some(rest),
+        0x880b => decode::decode_link(decode::linktype::PPP, rest),
         0x6558 => decode::decode_link(decode::linktype::ETHERNET, rest),
         0x88be => decode::decode_link(decode::linktype::ETHERNET, rest.get(8..)?),
         _ => None,
