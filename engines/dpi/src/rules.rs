@@ -1153,6 +1153,13 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
 
     for (key, val) in split_options(opts)? {
         let v = val.as_deref().unwrap_or("");
+        // A relative keyword outside any sticky buffer belongs to the buffer of the match it is
+        // relative to (`content:"x"; http_uri; isdataat:1,relative;` inspects the URI).
+        let is_rel = v.split(',').any(|p| p.trim() == "relative");
+        let rel_buf = match items.last() {
+            Some((b, _)) if is_rel && cur_buf == Buf::Pkt => *b,
+            _ => cur_buf,
+        };
         let need = |what: &str| -> Result<(), RuleError> {
             if val.is_none() {
                 inv(format!("keyword `{key}` needs a value ({what})"))
@@ -1353,7 +1360,7 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
                 let n = val_of(first, &var_names)?;
                 let relative = parts.any(|p| p == "relative");
                 items.push((
-                    cur_buf,
+                    rel_buf,
                     Match::IsDataAt {
                         n,
                         relative,
@@ -1371,7 +1378,7 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
             "byte_test" => {
                 let (spec, op, negated, value) = parse_byte_test(v, &var_names)?;
                 items.push((
-                    cur_buf,
+                    rel_buf,
                     Match::ByteTest {
                         spec,
                         op,
@@ -1382,17 +1389,17 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
             }
             "byte_jump" => {
                 let m = parse_byte_jump(v, &var_names)?;
-                items.push((cur_buf, m));
+                items.push((rel_buf, m));
             }
             "byte_extract" => {
                 let (m, name) = parse_byte_extract(v, var_names.len() as u8, &var_names)?;
                 var_names.push(name);
-                items.push((cur_buf, m));
+                items.push((rel_buf, m));
             }
             "byte_math" => {
                 let (m, name) = parse_byte_math(v, var_names.len() as u8, &var_names)?;
                 var_names.push(name);
-                items.push((cur_buf, m));
+                items.push((rel_buf, m));
             }
             "base64_decode" => {
                 let mut bytes = None;
