@@ -21,6 +21,9 @@ pub struct AgentConfig {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub fim: bannin_fim::FimConfig,
+    /// Log collection and inspection (`[logs]`, `[[logs.files]]`, `[[logs.journald]]`).
+    #[serde(default)]
+    pub logs: crate::logs::config::LogsConfig,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -139,6 +142,17 @@ impl AgentConfig {
                 cfg.outbox.batch_events
             );
         }
+        for (i, f) in cfg.logs.files.iter().enumerate() {
+            if !(10..=600_000).contains(&f.multiline_timeout_ms) {
+                anyhow::bail!(
+                    "{}: [[logs.files]] entry {} ({}): multiline_timeout_ms = {} must be 10 to 600000",
+                    origin.display(),
+                    i + 1,
+                    f.path.0.display(),
+                    f.multiline_timeout_ms
+                );
+            }
+        }
         Ok(cfg)
     }
 
@@ -205,6 +219,74 @@ realtime = true
             err.contains("out of range") && err.contains("line 2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn logs_section_parses_with_wazuh_style_aliases() {
+        let cfg = parse(
+            r#"
+[logs]
+ruleset = ["/opt/rules"]
+[[logs.files]]
+location = "/var/log/auth.log"
+[[logs.files]]
+path = "/var/log/app/*.json"
+log_format = "json"
+multiline_start = '^\d{4}-'
+max_line_bytes = 4096
+label = "app"
+[[logs.journald]]
+units = ["ssh.service"]
+identifiers = ["sudo"]
+"#,
+        )
+        .unwrap();
+        let l = &cfg.logs;
+        assert_eq!(l.ruleset, vec![PathBuf::from("/opt/rules")]);
+        assert_eq!(l.files.len(), 2);
+        assert_eq!(l.files[0].format, crate::logs::config::Format::Syslog);
+        assert_eq!(l.files[1].format, crate::logs::config::Format::Json);
+        assert!(l.files[1]
+            .multiline_start
+            .as_ref()
+            .unwrap()
+            .0
+            .is_match("2024-01"));
+        assert_eq!(l.files[1].max_line_bytes.0, 4096);
+        assert_eq!(l.journald[0].units, vec!["ssh.service".to_string()]);
+        assert!(l.only_future_events);
+    }
+
+    #[test]
+    fn bad_logs_values_name_key_and_line() {
+        let err = parse("[[logs.files]]\npath = \"/x\"\nformat = \"xml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("xml"), "{err}");
+        let err = parse("[[logs.files]]\npath = \"/x\"\nmultiline_start = \"(\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("regex"), "{err}");
+        let err = parse("[[logs.files]]\npath = \"var/log/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("relative"), "{err}");
+        let err = parse("[[logs.files]]\npath = \"/x\"\nmax_line_bytes = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("out of range"),
+            "{err}"
+        );
+        let err = parse("[[logs.files]]\npath = \"/x\"\nmultiline_timeout_ms = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("multiline_timeout_ms") && err.contains("/x"),
+            "{err}"
+        );
+        let err = parse("[logs]\nfilez = []\n").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("filez"), "{err}");
     }
 
     #[test]

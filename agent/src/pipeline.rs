@@ -102,6 +102,9 @@ pub async fn run(config: AgentConfig) -> Result<()> {
         }));
     }
 
+    let (stop_logs, logs_stopped) = tokio::sync::oneshot::channel::<()>();
+    let logs = start_log_source(&config, &tx, logs_stopped);
+
     let version = env!("CARGO_PKG_VERSION");
     tx.send(lifecycle_event(
         rules::AGENT_STARTED,
@@ -117,6 +120,11 @@ pub async fn run(config: AgentConfig) -> Result<()> {
     let _ = stop_fim.send(());
     if let Some(fim) = fim {
         let _ = fim.await;
+    }
+    // The collector reads what was written before the stop and saves its positions.
+    let _ = stop_logs.send(());
+    if let Some(logs) = logs {
+        let _ = logs.await;
     }
     tx.send(lifecycle_event(
         rules::AGENT_STOPPED,
@@ -138,6 +146,38 @@ pub async fn run(config: AgentConfig) -> Result<()> {
     sender.abort();
     tracing::info!(pending = outbox.lock().unwrap().pending(), "stopped");
     Ok(())
+}
+
+/// Starts the log collector when `[logs]` lists inputs; its failure becomes an agent event.
+fn start_log_source(
+    config: &AgentConfig,
+    tx: &mpsc::Sender<Event>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !config.logs.has_inputs() {
+        return None;
+    }
+    let (tx, logs_config, state_dir) = (tx.clone(), config.logs.clone(), config.state_dir.clone());
+    let stats = std::sync::Arc::new(crate::logs::CollectorStats::default());
+    Some(tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) =
+            crate::logs::run_log_source(logs_config, &state_dir, tx.clone(), stopped, stats).await
+        {
+            tracing::error!("log inspection stopped: {e:#}");
+            let title = format!("Log inspection stopped: {e:#}");
+            let _ = tx
+                .send(Event::new(
+                    EventKind::Agent,
+                    rules::WATCHER_ERROR,
+                    10,
+                    title,
+                ))
+                .await;
+        }
+    }))
 }
 
 async fn wait_for_stop_signal() {
