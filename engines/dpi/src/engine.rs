@@ -279,6 +279,8 @@ struct Stream {
     ooo_bytes: usize,
     delivered: u64,
     fin: bool,
+    /// The last segment lay entirely before `next` (a retransmission of delivered bytes).
+    last_old: bool,
 }
 
 impl Stream {
@@ -297,6 +299,7 @@ impl Stream {
         }
         let end = rel + data.len() as u64;
         if end <= self.next {
+            self.last_old = true;
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -802,6 +805,7 @@ impl Engine {
 
         let mut events: Vec<(TxRef, bool, u8)> = Vec::new();
         let mut stream_data: Option<Vec<u8>> = None;
+        flow.streams[d].last_old = false;
         match (p.proto, &p.tcp) {
             (PROTO_TCP, Some(t)) => {
                 self.tcp_track(
@@ -836,7 +840,9 @@ impl Engine {
             } else {
                 p.payload
             };
-            self.detect_packet(&mut flow, p, to_server, pkt_buf, out);
+            // A retransmission of bytes the stream already delivered is not inspected again.
+            let raw_ok = !(flow.tracked && flow.streams[d].last_old);
+            self.detect_packet(&mut flow, p, to_server, pkt_buf, raw_ok, out);
             for (tx, side_ts, _prog) in events {
                 self.detect_tx(&mut flow, p, to_server, tx, side_ts, out);
             }
@@ -1276,6 +1282,7 @@ impl Engine {
         p: &Pkt<'_>,
         to_server: bool,
         pkt_buf: &[u8],
+        raw_ok: bool,
         out: &mut Vec<Alert>,
     ) {
         let rs = self.rules.clone();
@@ -1363,7 +1370,8 @@ impl Engine {
                 };
                 // Rules that are not stream-only also get the packet as captured when it
                 // differs from what the stream delivered (retransmissions, overlaps, SYN data).
-                let raw_alt = g.buf == Buf::Pkt
+                let raw_alt = raw_ok
+                    && g.buf == Buf::Pkt
                     && !matches!(r.proto, Proto::TcpPkt | Proto::TcpStream)
                     && !r.flow.only_stream
                     && !p.payload.is_empty()
@@ -1817,7 +1825,7 @@ impl Engine {
                 icmp: None,
                 pseudo: true,
             };
-            self.detect_packet(&mut flow, &p, ts, &rest, out);
+            self.detect_packet(&mut flow, &p, ts, &rest, false, out);
         }
         for (tx, side_ts, _) in events {
             // Pseudo packet in the direction of the finished side, like Suricata's flow-end inspection.

@@ -737,7 +737,21 @@ fn find_headers_end(b: &[u8]) -> Option<usize> {
                 .iter()
                 .position(|&c| !matches!(c, b'\r' | b' ' | b'\t'))
             {
-                Some(k) if rest[k] == b'\n' => return Some(nl + 1 + k + 1),
+                Some(k) if rest[k] == b'\n' => {
+                    // A whitespace-only line right before a truly empty line is skipped, the
+                    // empty line ends the head (libhtp's "only space is terminator if a
+                    // terminator does not follow right away").
+                    let after = nl + 1 + k + 1;
+                    if k > 0 {
+                        if b[after..].starts_with(b"\n") {
+                            return Some(after + 1);
+                        }
+                        if b[after..].starts_with(b"\r\n") {
+                            return Some(after + 2);
+                        }
+                    }
+                    return Some(after);
+                }
                 Some(_) => {}
                 None => return None,
             }
@@ -805,7 +819,7 @@ fn split_head(head: &[u8]) -> (Vec<u8>, Vec<Header>, Vec<u8>) {
         }
         match colon {
             Some(p) => hs.push(Header {
-                name: l[..p].trim_ascii().to_vec(),
+                name: trim_ws(&l[..p]).to_vec(),
                 value: trim_ws(&l[p + 1..]).to_vec(),
             }),
             None => hs.push(Header {
@@ -837,7 +851,8 @@ fn split_head(head: &[u8]) -> (Vec<u8>, Vec<Header>, Vec<u8>) {
 
 fn head_starts_ws(l: &[u8]) -> bool {
     l.first()
-        .is_some_and(|&c| c == b' ' || c == b'\t' || c == 0x0b)
+        // libhtp also folds lines that start with NUL.
+        .is_some_and(|&c| c == b' ' || c == b'\t' || c == 0x0b || c == 0)
 }
 
 fn trim_ws(v: &[u8]) -> &[u8] {
