@@ -79,8 +79,38 @@ fn ev_ctx<'a>(ev: &'a Event, f: &CtxField) -> Option<&'a str> {
     }
 }
 
-/// Cap on remembered events per correlation list, so memory stays bounded.
-const MAX_STORED: usize = 16384;
+/// How many earlier events the correlation lists keep.
+///
+/// Measured on OSSEC 4.x's own verdicts over long streams: an `if_matched_sid` rule sees the
+/// last 128 events of the rule it follows (older ones drop out), while an `if_matched_group`
+/// list takes 1034 events and then accepts no more, so such a rule never fires again in that
+/// session. That last behaviour is an upstream defect; [`CorrelationLimits::OSSEC_4X`]
+/// reproduces it for verdict parity, the default drops the oldest event instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorrelationLimits {
+    pub sid_list: usize,
+    pub group_list: usize,
+    /// A full group list refuses new events (upstream) instead of dropping its oldest.
+    pub group_list_stops_when_full: bool,
+}
+
+impl CorrelationLimits {
+    pub const OSSEC_4X: CorrelationLimits = CorrelationLimits {
+        sid_list: 128,
+        group_list: 1034,
+        group_list_stops_when_full: true,
+    };
+}
+
+impl Default for CorrelationLimits {
+    fn default() -> Self {
+        CorrelationLimits {
+            sid_list: 128,
+            group_list: 1024,
+            group_list_stops_when_full: false,
+        }
+    }
+}
 
 /// A ruleset plus one session's correlation state. Sans-IO: feed it lines and times.
 pub struct Engine {
@@ -90,6 +120,7 @@ pub struct Engine {
     fts_seen: std::cell::RefCell<std::collections::HashSet<String>>,
     pub time_source: TimeSource,
     pub location: String,
+    pub limits: CorrelationLimits,
 }
 
 struct DecodeOut {
@@ -125,6 +156,7 @@ impl Engine {
             fts_seen: Default::default(),
             time_source: TimeSource::LogTime,
             location: "stdin".to_string(),
+            limits: CorrelationLimits::default(),
         }
     }
 
@@ -247,17 +279,23 @@ impl Engine {
                 hostname: ev.hostname.clone(),
                 matched: Cell::new(cur_matched.get()),
             });
-            let horizon = ev.time - rs.max_timeframe;
             // Like upstream, an event feeds its rule's if_matched_sid list, or else the
             // if_matched_group lists of its groups, not both.
-            let lists: &[usize] = match &r.store_list {
-                Some(l) => std::slice::from_ref(l),
-                None => &r.group_lists,
+            let lim = self.limits;
+            let (lists, cap, refuse): (&[usize], usize, bool) = match &r.store_list {
+                Some(l) => (std::slice::from_ref(l), lim.sid_list, false),
+                None => (
+                    &r.group_lists,
+                    lim.group_list,
+                    lim.group_list_stops_when_full,
+                ),
             };
             for li in lists {
                 let l = &mut self.corr[*li];
-                while l.len() >= MAX_STORED || l.front().map(|f| f.time < horizon).unwrap_or(false)
-                {
+                if l.len() >= cap.max(1) {
+                    if refuse {
+                        continue;
+                    }
                     l.pop_front();
                 }
                 l.push_back(st.clone());
@@ -285,7 +323,7 @@ impl Engine {
         }
         let mut correlated = false;
         if let Some(li) = r.search_list {
-            if !self.search(r, li, ev, cur_matched) {
+            if !self.search(rs, r, li, ev, cur_matched) {
                 return None;
             }
             correlated = true;
@@ -339,7 +377,14 @@ impl Engine {
         self.fts_seen.borrow_mut().insert(key)
     }
 
-    fn search(&self, r: &Rule, li: usize, ev: &Event, cur_matched: &Cell<u8>) -> bool {
+    fn search(
+        &self,
+        rs: &Ruleset,
+        r: &Rule,
+        li: usize,
+        ev: &Event,
+        cur_matched: &Cell<u8>,
+    ) -> bool {
         let list = &self.corr[li];
         let Some(first) = list.back() else {
             return false;
@@ -347,6 +392,12 @@ impl Engine {
         let mut count = 0u32;
         'events: for e in list.iter().rev() {
             if ev.time - e.time > r.timeframe {
+                return false;
+            }
+            // OSSEC stops at an event already counted toward an alert of this level (or
+            // higher) before looking at the context; Wazuh looks at it only for events that
+            // pass the context, and not at all when port/user/location/url context is set.
+            if rs.ossec_dialect && e.matched.get() >= r.level {
                 return false;
             }
             for cx in &r.context {
@@ -360,7 +411,7 @@ impl Engine {
                     _ => {}
                 }
             }
-            if !r.extra_context && e.matched.get() >= r.level {
+            if !rs.ossec_dialect && !r.extra_context && e.matched.get() >= r.level {
                 return false;
             }
             if count < r.frequency {
@@ -369,19 +420,7 @@ impl Engine {
             }
             cur_matched.set(r.level);
             e.matched.set(r.level);
-            if r.if_matched_sid.is_some() {
-                first.matched.set(r.level);
-            }
-            // The events counted toward this firing are used up: a later event needs a fresh
-            // set of `frequency` matches (what upstream's verdicts show on replayed logs).
-            {
-                for e2 in list.iter().rev() {
-                    if std::ptr::eq(&**e2, &**e) {
-                        break;
-                    }
-                    e2.matched.set(r.level);
-                }
-            }
+            first.matched.set(r.level);
             return true;
         }
         false
@@ -743,5 +782,49 @@ fn address_lookup<'a>(
             }
             None => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RulesetBuilder;
+
+    fn ruleset() -> Arc<Ruleset> {
+        let mut b = RulesetBuilder::new();
+        b.add_rules(
+            "r.xml",
+            br#"<group name="syslog,"><rule id="1" level="0" noalert="1"><category>syslog</category></rule>
+<rule id="100" level="5"><match>fail</match><group>auth_fail,</group></rule>
+<rule id="101" level="10" frequency="3" timeframe="60"><if_matched_sid>100</if_matched_sid></rule>
+</group>"#,
+        );
+        Arc::new(b.build().0)
+    }
+
+    fn ids(eng: &mut Engine, n: usize) -> Vec<u32> {
+        (0..n)
+            .map(|_| eng.process("fail", 1000).rule.map(|r| r.id).unwrap_or(0))
+            .collect()
+    }
+
+    #[test]
+    fn frequency_rule_fires_once_enough_events_are_remembered() {
+        let mut eng = Engine::new(ruleset());
+        eng.time_source = TimeSource::Receive;
+        // OSSEC counts `frequency` earlier events beyond the first: the 5th event fires, and
+        // the events used for that alert do not count again.
+        assert_eq!(
+            ids(&mut eng, 10),
+            vec![100, 100, 100, 100, 101, 100, 100, 100, 100, 101]
+        );
+    }
+
+    #[test]
+    fn correlation_list_cap_drops_the_oldest_events() {
+        let mut eng = Engine::new(ruleset());
+        eng.time_source = TimeSource::Receive;
+        eng.limits.sid_list = 2;
+        assert!(ids(&mut eng, 10).iter().all(|&i| i == 100));
     }
 }

@@ -36,5 +36,5 @@ pub mod ruleset;
 pub mod syslog;
 pub mod xml;
 
-pub use engine::{Engine, RuleHit, TimeSource, Verdict};
+pub use engine::{CorrelationLimits, Engine, RuleHit, TimeSource, Verdict};
 pub use ruleset::{FileKind, LoadSummary, Ruleset, RulesetBuilder, Skipped};

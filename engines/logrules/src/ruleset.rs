@@ -278,6 +278,9 @@ pub struct Ruleset {
     pub list_names: Vec<String>,
     pub n_corr_lists: usize,
     pub max_timeframe: i64,
+    /// OSSEC 4.x correlation semantics (an earlier event already counted toward an alert of
+    /// this level stops the search before any context check), rather than Wazuh's.
+    pub ossec_dialect: bool,
 }
 
 /// Builds a [`Ruleset`] from in-memory files. Sans-IO: the caller reads the files.
@@ -402,6 +405,7 @@ impl RulesetBuilder {
             let wazuh = rule_files.iter().any(|(_, t)| t.contains("<mitre>"));
             self.dialects.frequency_offset = if wazuh { 2 } else { 0 };
         }
+        rs.ossec_dialect = self.dialects.frequency_offset == 0;
         let mut defs: Vec<Rule> = Vec::new();
         for (file, text) in &rule_files {
             self.load_rule_file(&rs, &names, &mut defs, file, text);
@@ -787,7 +791,9 @@ impl RulesetBuilder {
                 let li = n_lists;
                 n_lists += 1;
                 rules[ri].search_list = Some(li);
-                for t in 0..rules.len() {
+                // Upstream marks the rule tree as it stands when this rule is read: only
+                // rules loaded up to here feed the list.
+                for t in 0..=ri {
                     let hit = rules[ri]
                         .if_matched_group
                         .as_ref()
