@@ -155,8 +155,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     .as_ref()
                     .map(|r| (r.id.to_string(), r.level.to_string()))
                     .unwrap_or_default();
-                // Upstream compares case-insensitively and needs a rule to have fired.
+                // Upstream compares case-insensitively and needs a decoder and a rule to
+                // have fired (an event no decoder named never matches).
                 v.rule.is_some()
+                    && v.decoder.is_some()
                     && r.eq_ignore_ascii_case(&rule)
                     && l.eq_ignore_ascii_case(&level)
                     && v.decoder

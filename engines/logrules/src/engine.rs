@@ -499,6 +499,10 @@ fn decode(rs: &Ruleset, log: &str, program: Option<&str>) -> DecodeOut {
             }
         }
         let cur = &rs.decoders[chain[k]];
+        // Upstream runs a root's plugin decoder first; child regexes then add to its fields.
+        if let Some(p) = &d.plugin {
+            p.decode(log, &mut out.sets);
+        }
         if let Some(off) = cur.json {
             let base = match off {
                 Offset::AfterParent => pmatch,

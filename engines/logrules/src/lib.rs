@@ -32,6 +32,7 @@ pub mod engine;
 pub mod event;
 pub mod osregex;
 pub mod pattern;
+pub mod plugins;
 pub mod ruleset;
 pub mod syslog;
 pub mod xml;

@@ -39,7 +39,11 @@ pub struct Decoder {
     pub regex_offset: Offset,
     pub order: Vec<FieldKey>,
     pub category: String,
+    /// The decoder set `<type>` itself (children without one take their parent's).
+    pub explicit_type: bool,
     pub json: Option<Offset>,
+    /// A built-in decoder other than JSON (`<plugin_decoder>`), run on the message.
+    pub plugin: Option<crate::plugins::Plugin>,
     /// First-time-seen key fields (`<fts>`): bit i set = slot i of the key.
     pub fts: u16,
     pub get_next: bool,
@@ -540,13 +544,18 @@ impl RulesetBuilder {
                 format!("parent not found: '{p}'"),
             );
         }
-        // Children take their parent's name unless use_own_name.
+        // Children take their parent's name unless use_own_name, and its type unless they
+        // declare one.
         for rn in &root_nodes {
             let pid = rs.decoders[rn.dec].name_id;
+            let pcat = rs.decoders[rn.dec].category.clone();
             for &c in &rn.children {
                 let d = children[c].dec;
                 if rs.decoders[d].name_id == u32::MAX {
                     rs.decoders[d].name_id = pid;
+                }
+                if !rs.decoders[d].explicit_type {
+                    rs.decoders[d].category = pcat.clone();
                 }
             }
         }
@@ -885,7 +894,9 @@ fn parse_decoder(
     let mut regex: Option<(String, Dialect, Offset)> = None;
     let mut order = Vec::new();
     let mut category = "syslog".to_string();
+    let mut explicit_type = false;
     let mut json = None;
+    let mut plugin = None;
     let mut use_own_name = false;
     let mut fts = 0u16;
     for c in &n.children {
@@ -945,11 +956,16 @@ fn parse_decoder(
                     }
                 }
             }
-            "type" => category = t.trim().to_string(),
+            "type" => {
+                category = t.trim().to_string();
+                explicit_type = true;
+            }
             "use_own_name" => use_own_name = t.trim() == "true" || t.trim() == "yes",
             "plugin_decoder" => {
                 if t.trim() == "JSON_Decoder" {
                     json = Some(offset_of(c)?);
+                } else if let Some(p) = crate::plugins::Plugin::by_name(t.trim()) {
+                    plugin = Some(p);
                 } else {
                     return Err(format!(
                         "unsupported construct: plugin_decoder {}",
@@ -1005,7 +1021,9 @@ fn parse_decoder(
         regex_offset,
         order,
         category,
+        explicit_type,
         json,
+        plugin,
         fts,
         get_next: false,
         file: file.to_string(),

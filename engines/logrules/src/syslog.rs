@@ -74,7 +74,26 @@ fn timestamp(b: &[u8]) -> Option<((Option<i32>, u32, u32, u32, u32, u32), usize)
             return Some(((Some(y as i32), mo, d, h, mi, s), 20));
         }
     }
-    // ISO 8601 "yyyy-mm-ddThh:mm:ss[.frac][Z|+hh:mm]", or with a space instead of the 'T'
+    // proftpd 1.3.5 "yyyy-mm-dd hh:mm:ss,mmm"
+    if b.len() > 24 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && b[19] == b',' {
+        if let (Some(y), Some(mo), Some(d), Some((h, mi, s))) =
+            (num(&b[..4]), num(&b[5..7]), num(&b[8..10]), hms(&b[11..]))
+        {
+            if b.get(23) == Some(&b' ') {
+                return Some(((Some(y as i32), mo, d, h, mi, s), 23));
+            }
+        }
+    }
+    // "yyyy:mm:dd-hh:mm:ss" (no separator needed after it)
+    if b.len() > 20 && b[4] == b':' && b[7] == b':' && b[10] == b'-' && b[13] == b':' {
+        if let (Some(y), Some(mo), Some(d), Some((h, mi, s))) =
+            (num(&b[..4]), num(&b[5..7]), num(&b[8..10]), hms(&b[11..]))
+        {
+            return Some(((Some(y as i32), mo, d, h, mi, s), 19));
+        }
+    }
+    // ISO 8601 "yyyy-mm-ddThh:mm:ss[.frac]+hh:mm" (a bare 'Z' is not a header upstream), or
+    // with a space instead of the 'T'
     // when a fraction and a zone follow (macOS unified log).
     if b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b' ') {
         if let (Some(y), Some(mo), Some(d), Some((h, mi, s))) =
@@ -90,10 +109,7 @@ fn timestamp(b: &[u8]) -> Option<((Option<i32>, u32, u32, u32, u32, u32), usize)
                 }
             }
             let mut zone = false;
-            if b.get(i) == Some(&b'Z') {
-                i += 1;
-                zone = true;
-            } else if matches!(b.get(i), Some(b'+') | Some(b'-')) {
+            if matches!(b.get(i), Some(b'+') | Some(b'-')) {
                 if b.len() >= i + 6 && b[i + 3] == b':' {
                     i += 6;
                     zone = true;
@@ -172,6 +188,47 @@ fn skip_solaris_id(b: &[u8], i: usize) -> usize {
 /// Timestamps some daemons write at the start of the message, which upstream strips:
 /// Apache 2.2 "[Wed Dec 13 06:59:54 2013] " and snort fast "10/20-20:43:32.334621  ".
 fn message_stamp(b: &[u8]) -> Option<usize> {
+    let digits = |r: std::ops::Range<usize>| b.get(r).map(|x| x.iter().all(u8::is_ascii_digit));
+    // squid "1140804070.368  11623 ..." (epoch seconds): the message starts at the duration.
+    if b.len() > 32
+        && b[0] == b'1'
+        && digits(1..4) == Some(true)
+        && b[10] == b'.'
+        && b[13].is_ascii_digit()
+        && b[14] == b' '
+        && (b[21] == b' ' || b[22] == b' ')
+    {
+        let mut i = 14;
+        while b.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        return Some(i);
+    }
+    // xferlog "Mon Apr 17 18:27:14 2006 1 64.160.42.130"
+    if b.len() > 28
+        && b[3] == b' '
+        && b[7] == b' '
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b' '
+        && b[24] == b' '
+        && b[26] == b' '
+    {
+        return Some(24);
+    }
+    // suricata fast.log "01/28/1979-09:13:16.240702  [**]"
+    if b.len() > 28
+        && b[2] == b'/'
+        && b[5] == b'/'
+        && b[10] == b'-'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'.'
+        && b[26] == b' '
+    {
+        return Some(28);
+    }
     if b.len() > 27
         && b[0] == b'['
         && b[4] == b' '

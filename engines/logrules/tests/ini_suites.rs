@@ -66,8 +66,12 @@ fn run(rs: Arc<Ruleset>, cases: &[Case], title: &str) -> f64 {
             None => (String::new(), String::new()),
         };
         let dec = v.decoder.clone().unwrap_or_default();
-        // Like upstream's -U, a match needs a rule to have fired at all.
-        let hit = v.rule.is_some() && rule == c.rule && level == c.level && dec == c.decoder;
+        // Like upstream's -U, a match needs a decoder and a rule to have fired at all.
+        let hit = v.rule.is_some()
+            && v.decoder.is_some()
+            && rule == c.rule
+            && level == c.level
+            && dec == c.decoder;
         if hit == c.expect_pass {
             t.ok();
         } else {
@@ -105,8 +109,8 @@ fn ossec_ini_suite_pass_rate() {
     let cases = read_cases(&shared.join("corpus/logs/ossec/testing/cases.jsonl"), true);
     let rate = run(rs, &cases, "OSSEC .ini suite");
     assert!(
-        rate >= 93.0,
-        "OSSEC .ini pass rate {rate:.2}% below the 93% floor"
+        rate >= 95.0,
+        "OSSEC .ini pass rate {rate:.2}% below the 95% floor"
     );
 }
 
@@ -137,7 +141,7 @@ fn wazuh_ini_suite_pass_rate() {
     );
     let rate = run(rs, &cases, "Wazuh 4.14.7 .ini suite");
     assert!(
-        rate >= 89.0,
-        "Wazuh .ini pass rate {rate:.2}% below the 89% floor"
+        rate >= 97.0,
+        "Wazuh .ini pass rate {rate:.2}% below the 97% floor"
     );
 }
