@@ -6,7 +6,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::event::{Event, FieldKey, Std, STD_COUNT};
-use crate::ruleset::{CtxField, IpEntry, IpNet, Lookup, Offset, Relation, Rule, Ruleset, Target};
+use crate::ruleset::{
+    CompiledRule, CtxField, IpEntry, IpNet, Lookup, Offset, Relation, Rule, Ruleset, Target,
+};
 use crate::syslog;
 
 /// Which clock correlation uses.
@@ -534,10 +536,10 @@ fn decode(rs: &Ruleset, log: &str, program: Option<&str>) -> DecodeOut {
                     }
                     Some(c) => {
                         regex_prev = Some(base + c.end);
-                        for (i, g) in c.groups.iter().enumerate() {
-                            if let (Some(key), Some((a, b))) = (d.order.get(i), g) {
-                                out.sets.push((key.clone(), slice_lossy(hay, *a, *b)));
-                            }
+                        // Groups that did not take part in the match (the other side of an
+                        // alternation) are skipped, so `order` names the groups that did.
+                        for (key, (a, b)) in d.order.iter().zip(c.groups.iter().flatten()) {
+                            out.sets.push((key.clone(), slice_lossy(hay, *a, *b)));
                         }
                     }
                 }
@@ -743,6 +745,11 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, lower: &[u8], now: i64) -> b
             return false;
         }
     }
+    if let Some(c) = r.compiled_rule {
+        if !compiled_rule(c, ev) {
+            return false;
+        }
+    }
     if r.time.is_some() || r.weekdays.is_some() {
         let secs = now.rem_euclid(86400);
         let minute = (secs / 60) as u32;
@@ -765,6 +772,58 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, lower: &[u8], now: i64) -> b
         }
     }
     true
+}
+
+fn compiled_rule(c: CompiledRule, ev: &Event) -> bool {
+    match c {
+        CompiledRule::CompSrcuserDstuser => {
+            match (ev.get_std(Std::SrcUser), ev.get_std(Std::DstUser)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+        }
+        CompiledRule::CheckIdSize => ev.get_std(Std::Id).map(|i| i.len() >= 10).unwrap_or(false),
+        CompiledRule::CompMswinTargetuserCalleruserDiff => {
+            let log = ev.log();
+            let value = |label: &str| -> Option<&str> {
+                let at = log.find(label)?;
+                let rest = &log[at..];
+                let c = rest.find(':')?;
+                Some(&rest[c + 1..])
+            };
+            let (Some(t), Some(c)) = (value("Target Account Name"), value("Caller User Name"))
+            else {
+                return false;
+            };
+            let (t, c) = (t.as_bytes(), c.as_bytes());
+            for (i, &tb) in t.iter().enumerate() {
+                if c.get(i) != Some(&tb) {
+                    return true;
+                }
+                if tb == b'\t' || (tb == b' ' && t.get(i + 1) == Some(&b' ')) {
+                    break;
+                }
+            }
+            false
+        }
+        CompiledRule::IsSimpleHttpRequest => {
+            let Some(url) = ev.get_std(Std::Url) else {
+                return false;
+            };
+            if let Some(a) = ev.get_std(Std::Action) {
+                if !a.eq_ignore_ascii_case("GET") {
+                    return false;
+                }
+            }
+            url == "/" || !url.contains('?')
+        }
+        CompiledRule::IsValidCrawler => {
+            const NETS: [&str; 7] = [
+                "72.14.", "209.85.", "65.55.", "207.46.", "74.6.", "72.30.", "67.195.",
+            ];
+            NETS.iter().any(|n| ev.log().starts_with(n))
+        }
+    }
 }
 
 fn address_lookup<'a>(

@@ -158,6 +158,8 @@ pub struct Rule {
     pub if_group: Vec<String>,
     pub if_level: Option<u8>,
     pub if_fts: bool,
+    /// One of upstream's built-in C rule functions (`<compiled_rule>`).
+    pub compiled_rule: Option<CompiledRule>,
     pub if_matched_sid: Option<u32>,
     pub if_matched_group: Option<Pattern>,
     pub context: Vec<Context>,
@@ -171,6 +173,38 @@ pub struct Rule {
     pub(crate) group_lists: Vec<usize>,
     /// The list this rule searches.
     pub(crate) search_list: Option<usize>,
+}
+
+/// Upstream's built-in `<compiled_rule>` functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompiledRule {
+    /// srcuser and dstuser equal, or either missing.
+    CompSrcuserDstuser,
+    /// The id field is at least 10 bytes long.
+    CheckIdSize,
+    /// Windows "Target Account Name" differs from "Caller User Name".
+    CompMswinTargetuserCalleruserDiff,
+    /// A GET of `/` or of a URL without a query string.
+    IsSimpleHttpRequest,
+    /// Source address in the published search-engine crawler ranges. Upstream also accepts
+    /// addresses whose reverse and forward DNS agree on googlebot.com; a sans-IO engine does
+    /// no DNS, so those are not recognised.
+    IsValidCrawler,
+}
+
+impl CompiledRule {
+    pub fn by_name(n: &str) -> Option<CompiledRule> {
+        Some(match n.trim() {
+            "comp_srcuser_dstuser" => CompiledRule::CompSrcuserDstuser,
+            "check_id_size" => CompiledRule::CheckIdSize,
+            "comp_mswin_targetuser_calleruser_diff" => {
+                CompiledRule::CompMswinTargetuserCalleruserDiff
+            }
+            "is_simple_http_request" => CompiledRule::IsSimpleHttpRequest,
+            "is_valid_crawler" => CompiledRule::IsValidCrawler,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1264,6 +1298,7 @@ fn parse_rule(
         if_group: Vec::new(),
         if_level: None,
         if_fts: false,
+        compiled_rule: None,
         if_matched_sid: None,
         if_matched_group: None,
         context: Vec::new(),
@@ -1278,6 +1313,7 @@ fn parse_rule(
     let mut regexp: Option<(String, Dialect, bool)> = None;
     let mut has_context = false;
     let mut if_matched_group: Option<String> = None;
+    let mut field_pats: Vec<(String, Target, String, Dialect, bool)> = Vec::new();
     for c in &n.children {
         let t = c.text.as_str();
         let name = c.name.as_str();
@@ -1444,6 +1480,11 @@ fn parse_rule(
                 r.weekdays = Some(parse_weekdays(t).ok_or_else(|| format!("bad <weekday> '{t}'"))?)
             }
             "if_fts" => r.if_fts = true,
+            "compiled_rule" => {
+                r.compiled_rule = Some(CompiledRule::by_name(t).ok_or_else(|| {
+                    format!("unsupported construct: compiled_rule '{}'", t.trim())
+                })?)
+            }
             "info" | "cve" | "ignore" | "check_if_ignored" => {}
             _ => {
                 if let Some((tg, default)) = target_of(name) {
@@ -1452,7 +1493,17 @@ fn parse_rule(
                     } else {
                         dialect_of(c, default)?
                     };
-                    r.checks.push((tg, compile(t, d, negate_of(c), name)?));
+                    // Repeated elements of one kind concatenate into one pattern, as
+                    // upstream reads them (long alternations split over several lines).
+                    match field_pats.iter_mut().find(|(n, ..)| n == name) {
+                        Some((_, _, src, dd, _)) => {
+                            src.push_str(t);
+                            *dd = d;
+                        }
+                        None => {
+                            field_pats.push((name.to_string(), tg, t.to_string(), d, negate_of(c)))
+                        }
+                    }
                 } else if let Some(cx) = ctx_of(name, dialects.frequency_offset == 0) {
                     if matches!(
                         (&cx.target, name),
@@ -1473,6 +1524,9 @@ fn parse_rule(
                 }
             }
         }
+    }
+    for (name, tg, src, d, neg) in field_pats {
+        r.checks.push((tg, compile(&src, d, neg, &name)?));
     }
     if let Some((s, d, neg)) = matchp {
         r.checks

@@ -109,8 +109,8 @@ fn ossec_ini_suite_pass_rate() {
     let cases = read_cases(&shared.join("corpus/logs/ossec/testing/cases.jsonl"), true);
     let rate = run(rs, &cases, "OSSEC .ini suite");
     assert!(
-        rate >= 95.0,
-        "OSSEC .ini pass rate {rate:.2}% below the 95% floor"
+        rate >= 97.5,
+        "OSSEC .ini pass rate {rate:.2}% below the 97.5% floor"
     );
 }
 
@@ -141,7 +141,7 @@ fn wazuh_ini_suite_pass_rate() {
     );
     let rate = run(rs, &cases, "Wazuh 4.14.7 .ini suite");
     assert!(
-        rate >= 97.0,
-        "Wazuh .ini pass rate {rate:.2}% below the 97% floor"
+        rate >= 97.2,
+        "Wazuh .ini pass rate {rate:.2}% below the 97.2% floor"
     );
 }
