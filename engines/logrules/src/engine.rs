@@ -120,6 +120,8 @@ pub struct Engine {
     corr: Vec<VecDeque<Rc<Stored>>>,
     time_ignored: Vec<i64>,
     fts_seen: std::cell::RefCell<std::collections::HashSet<String>>,
+    pname_cache: std::cell::RefCell<std::collections::HashMap<String, Rc<[u32]>>>,
+    literal_hits: std::cell::RefCell<Vec<u64>>,
     pub time_source: TimeSource,
     pub location: String,
     pub limits: CorrelationLimits,
@@ -156,6 +158,8 @@ impl Engine {
             corr: (0..n).map(|_| VecDeque::new()).collect(),
             time_ignored: vec![i64::MIN; nr],
             fts_seen: Default::default(),
+            pname_cache: Default::default(),
+            literal_hits: Default::default(),
             time_source: TimeSource::LogTime,
             location: "stdin".to_string(),
             limits: CorrelationLimits::default(),
@@ -196,7 +200,20 @@ impl Engine {
                 ev.time = syslog::to_unix(t, now);
             }
         }
-        let out = decode(&rs, ev.log(), ev.program_name.as_deref());
+        let pname_roots = ev.program_name.as_deref().map(|p| {
+            let mut cache = self.pname_cache.borrow_mut();
+            if let Some(r) = cache.get(p) {
+                return r.clone();
+            }
+            // Program names repeat; bound the cache so hostile input cannot grow it forever.
+            if cache.len() >= 4096 {
+                cache.clear();
+            }
+            let r = roots_for_program(&rs, p);
+            cache.insert(p.to_string(), r.clone());
+            r
+        });
+        let out = decode(&rs, ev.log(), pname_roots.as_deref());
         ev.decoder = out.decoder;
         ev.decoder_name = out.decoder.map(|d| rs.decoders[d].name_id);
         for (k, v) in out.sets {
@@ -205,21 +222,30 @@ impl Engine {
 
         let category = ev
             .decoder
-            .map(|d| rs.decoders[d].category.as_str())
-            .unwrap_or("syslog");
+            .map(|d| rs.decoders[d].category_id)
+            .unwrap_or(rs.syslog_category);
         let cur_matched = Cell::new(0u8);
         let lower = ev.log().as_bytes().to_ascii_lowercase();
+        let mut hits = std::mem::take(&mut *self.literal_hits.borrow_mut());
+        hits.clear();
+        if let Some(ac) = &rs.literals {
+            hits.resize(rs.n_literals.div_ceil(64), 0);
+            for m in ac.find_overlapping_iter(&lower[..]) {
+                let i = m.pattern().as_usize();
+                hits[i / 64] |= 1 << (i % 64);
+            }
+        }
         let mut hit: Option<(usize, bool)> = None;
-        for &n in &rs.top {
-            let r = &rs.rules[rs.nodes[n].rule];
-            if r.category != category {
+        for (&n, &cat) in rs.top.iter().zip(&rs.top_category) {
+            if cat != category {
                 continue;
             }
-            if let Some(x) = self.check_node(&rs, n, &ev, &cur_matched, &lower, now) {
+            if let Some(x) = self.check_node(&rs, n, &ev, &cur_matched, &lower, &hits, now) {
                 hit = Some(x);
                 break;
             }
         }
+        *self.literal_hits.borrow_mut() = hits;
 
         let mut v = Verdict {
             decoder: ev
@@ -313,9 +339,18 @@ impl Engine {
         ev: &Event,
         cur_matched: &Cell<u8>,
         lower: &[u8],
+        hits: &[u64],
         now: i64,
     ) -> Option<(usize, bool)> {
         let node = &rs.nodes[n];
+        if let Some(Some(ids)) = rs.rule_literals.get(node.rule) {
+            if !ids
+                .iter()
+                .any(|&i| hits[i as usize / 64] & (1 << (i % 64)) != 0)
+            {
+                return None;
+            }
+        }
         let r = &rs.rules[node.rule];
         if !rule_matches(rs, r, ev, lower, now) {
             return None;
@@ -335,7 +370,7 @@ impl Engine {
             if da != u32::MAX && da != dn {
                 continue;
             }
-            if let Some(x) = self.check_node(rs, c, ev, cur_matched, lower, now) {
+            if let Some(x) = self.check_node(rs, c, ev, cur_matched, lower, hits, now) {
                 return Some(x);
             }
         }
@@ -429,25 +464,39 @@ impl Engine {
     }
 }
 
-fn decode(rs: &Ruleset, log: &str, program: Option<&str>) -> DecodeOut {
+/// The root decoders (indices into `dec_roots_pname`) whose program_name matches `program`,
+/// in load order.
+fn roots_for_program(rs: &Ruleset, program: &str) -> Rc<[u32]> {
+    rs.dec_roots_pname
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            rs.decoders[n.dec]
+                .program_name
+                .as_ref()
+                .map(|pn| pn.is_match(program))
+                .unwrap_or(false)
+        })
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
+fn decode(rs: &Ruleset, log: &str, pname_roots: Option<&[u32]>) -> DecodeOut {
     let mut out = DecodeOut {
         decoder: None,
         sets: Vec::new(),
     };
-    let roots = if program.is_some() {
-        &rs.dec_roots_pname
-    } else {
-        &rs.dec_roots_nopname
+    let by_program;
+    let roots: &mut dyn Iterator<Item = &crate::ruleset::DecoderNode> = match pname_roots {
+        Some(ix) => {
+            by_program = ix.iter().map(|&i| &rs.dec_roots_pname[i as usize]);
+            &mut { by_program }
+        }
+        None => &mut rs.dec_roots_nopname.iter(),
     };
     for node in roots {
         let d = &rs.decoders[node.dec];
         let mut pmatch = 0usize;
-        if let Some(p) = program {
-            match &d.program_name {
-                Some(pn) if pn.is_match(p) => {}
-                _ => continue,
-            }
-        }
         if let Some(pm) = &d.prematch {
             match pm.find_end(log) {
                 Some(e) => pmatch = e,

@@ -82,6 +82,78 @@ struct SubRegex {
     end: bool,
     /// Positions of the parenthesis markers in `pat`.
     closures: Vec<usize>,
+    /// A literal run (lower-case) every match of this alternative contains.
+    required: Option<RareNeedle>,
+}
+
+impl SubRegex {
+    #[inline]
+    fn may_match(&self, b: &[u8]) -> bool {
+        match &self.required {
+            Some(r) => r.found_in(b),
+            None => true,
+        }
+    }
+}
+
+/// How common a byte is in log text (higher = rarer), to pick the byte a substring search
+/// scans for: scanning for a rare byte skips most of the line in one SIMD pass.
+fn rarity(c: u8) -> u8 {
+    const COMMON: &[u8] = b" etaoinsrhldcumfpgwybvkxjqz";
+    let l = c.to_ascii_lowercase();
+    if let Some(i) = COMMON.iter().position(|&x| x == l) {
+        return i as u8 * 8;
+    }
+    match c {
+        b'0'..=b'9' => 20,
+        b':' | b'.' | b'-' | b'/' | b'=' | b',' | b'_' => 24,
+        _ => 250,
+    }
+}
+
+/// A case-insensitive needle searched by its rarest byte.
+#[derive(Debug, Clone)]
+pub struct RareNeedle {
+    lit: Vec<u8>,
+    at: usize,
+}
+
+impl RareNeedle {
+    /// `lit` must already be lower-case.
+    pub fn new(lit: Vec<u8>) -> RareNeedle {
+        let at = (0..lit.len()).max_by_key(|&i| rarity(lit[i])).unwrap_or(0);
+        RareNeedle { lit, at }
+    }
+
+    pub fn found_in(&self, hay: &[u8]) -> bool {
+        let n = &self.lit;
+        if n.is_empty() {
+            return true;
+        }
+        if hay.len() < n.len() {
+            return false;
+        }
+        let c = n[self.at];
+        let (a, b) = (c, c.to_ascii_uppercase());
+        // Candidate positions of the rare byte, such that the whole needle fits around it.
+        let lo = self.at;
+        let hi = hay.len() - (n.len() - self.at);
+        let mut i = lo;
+        while i <= hi {
+            match memchr::memchr2(a, b, &hay[i..=hi]) {
+                None => return false,
+                Some(off) => {
+                    let p = i + off;
+                    let start = p - self.at;
+                    if hay[start..start + n.len()].eq_ignore_ascii_case(n) {
+                        return true;
+                    }
+                    i = p + 1;
+                }
+            }
+        }
+        false
+    }
 }
 
 /// A compiled `OS_Regex` pattern (`|`-separated alternatives).
@@ -89,11 +161,26 @@ struct SubRegex {
 pub struct OsRegex {
     subs: Vec<SubRegex>,
     max_groups: usize,
-    /// The longest literal run (lower-case) every match must contain; a cheap pre-check.
-    required: Option<Vec<u8>>,
 }
 
-/// Longest run of plain literal bytes in a single-alternative compiled pattern.
+/// How selective a required literal is: longer is better, and bytes found in almost every
+/// log line (separators) count for little.
+fn score(lit: &[u8]) -> usize {
+    lit.iter()
+        .map(|c| {
+            if matches!(
+                c,
+                b' ' | b':' | b'.' | b'-' | b'/' | b'=' | b',' | b'_' | b'[' | b']'
+            ) {
+                1
+            } else {
+                4
+            }
+        })
+        .sum()
+}
+
+/// The most selective run of plain literal bytes in one alternative of a compiled pattern.
 fn longest_literal(sub: &SubRegex) -> Option<Vec<u8>> {
     let p = &sub.pat;
     let mut best: &[u8] = &[];
@@ -103,8 +190,9 @@ fn longest_literal(sub: &SubRegex) -> Option<Vec<u8>> {
     while i <= end {
         let lit = i < end && p[i] != BS && p[i] != b'(';
         if !lit {
-            if i - start > best.len() {
-                best = &p[start..i];
+            let cand = &p[start..i];
+            if score(cand) > score(best) {
+                best = cand;
             }
             if i < end && p[i] == BS {
                 // skip the class code and any quantifier
@@ -119,7 +207,7 @@ fn longest_literal(sub: &SubRegex) -> Option<Vec<u8>> {
         }
         i += 1;
     }
-    (best.len() >= 2).then(|| best.to_vec())
+    (!best.is_empty()).then(|| best.to_vec())
 }
 
 /// Result of an OS_Regex match: byte offset just after the match (as upstream uses for
@@ -247,12 +335,15 @@ impl OsRegex {
                 }
                 max_groups = max_groups.max(closures.len() / 2);
                 pat.extend_from_slice(&[0, 0, 0, 0]);
-                subs.push(SubRegex {
+                let mut sub = SubRegex {
                     pat,
                     begin,
                     end,
                     closures,
-                });
+                    required: None,
+                };
+                sub.required = longest_literal(&sub).map(RareNeedle::new);
+                subs.push(sub);
                 if at_end {
                     break;
                 }
@@ -260,42 +351,36 @@ impl OsRegex {
             }
             j += 1;
         }
-        let required = if subs.len() == 1 {
-            longest_literal(&subs[0])
-        } else {
-            None
-        };
-        Ok(OsRegex {
-            subs,
-            max_groups,
-            required,
-        })
+        Ok(OsRegex { subs, max_groups })
+    }
+
+    /// Lower-case literals of which at least one occurs in any text this pattern matches.
+    pub fn required_any(&self) -> Option<Vec<Vec<u8>>> {
+        self.subs
+            .iter()
+            .map(|s| s.required.as_ref().map(|r| r.lit.to_ascii_lowercase()))
+            .collect()
     }
 
     pub fn group_count(&self) -> usize {
         self.max_groups
     }
 
-    fn may_match(&self, b: &[u8]) -> bool {
-        match &self.required {
-            Some(r) => contains_ci(b, r),
-            None => true,
-        }
-    }
-
     pub fn is_match(&self, s: &str) -> bool {
         let b = s.as_bytes();
-        self.may_match(b) && self.subs.iter().any(|sub| run(sub, b, None).is_some())
+        self.subs
+            .iter()
+            .any(|sub| sub.may_match(b) && run(sub, b, None).is_some())
     }
 
     /// Match returning the end offset and capture groups.
     pub fn captures(&self, s: &str) -> Option<RegexMatch> {
         let b = s.as_bytes();
-        if !self.may_match(b) {
-            return None;
-        }
         let mut marks: Vec<Option<isize>> = Vec::new();
         for sub in &self.subs {
+            if !sub.may_match(b) {
+                continue;
+            }
             marks.clear();
             marks.resize(sub.closures.len(), None);
             if let Some(last) = run(sub, b, Some(&mut marks)) {
@@ -324,10 +409,10 @@ impl OsRegex {
     /// Match returning only the end offset (one past the last matched byte).
     pub fn find_end(&self, s: &str) -> Option<usize> {
         let b = s.as_bytes();
-        if !self.may_match(b) {
-            return None;
-        }
         for sub in &self.subs {
+            if !sub.may_match(b) {
+                continue;
+            }
             if let Some(last) = run(sub, b, None) {
                 return Some(end_after(b, last));
             }
@@ -571,6 +656,29 @@ pub struct OsMatch {
 }
 
 impl OsMatch {
+    /// Lower-case literals of which at least one occurs in any text this pattern matches
+    /// (None when the pattern can match without any: negated, or an empty piece).
+    pub fn required_any(&self) -> Option<Vec<Vec<u8>>> {
+        if self.negate {
+            return None;
+        }
+        let mut v = Vec::new();
+        for p in &self.pieces {
+            let l = match p {
+                MatchPiece::Always => return None,
+                MatchPiece::Contains(n, _)
+                | MatchPiece::Prefix(n)
+                | MatchPiece::Suffix(n)
+                | MatchPiece::Exact(n) => n,
+            };
+            if l.is_empty() {
+                return None;
+            }
+            v.push(l.clone());
+        }
+        Some(v)
+    }
+
     pub fn new(pattern: &str) -> Result<Self, PatternError> {
         let mut pattern = pattern;
         let mut negate = false;
@@ -738,6 +846,19 @@ mod tests {
         #[test]
         fn osmatch_never_panics(p in "[ -~]{0,12}", s in "[ -~]{0,40}") {
             if let Ok(m) = OsMatch::new(&p) { let _ = m.is_match(&s); }
+        }
+    }
+}
+
+#[cfg(test)]
+mod rare_tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn rare_needle_agrees_with_contains_ci(n in "[a-z%:. ]{1,5}", h in "[a-zA-Z%:. ]{0,40}") {
+            let r = RareNeedle::new(n.as_bytes().to_vec());
+            assert_eq!(r.found_in(h.as_bytes()), contains_ci(h.as_bytes(), n.as_bytes()));
         }
     }
 }

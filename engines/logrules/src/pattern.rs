@@ -226,6 +226,30 @@ impl Pattern {
         })
     }
 
+    /// Lower-case literals of which at least one occurs in any text this pattern matches
+    /// (ASCII case aside), for the per-event literal prefilter; None when there is no such set.
+    pub fn required_any(&self) -> Option<Vec<Vec<u8>>> {
+        if self.negate {
+            return None;
+        }
+        if let Some(f) = &self.fast {
+            if f.pieces.iter().any(|(l, _, _)| l.is_empty()) {
+                return None;
+            }
+            return Some(
+                f.pieces
+                    .iter()
+                    .map(|(l, _, _)| l.to_ascii_lowercase())
+                    .collect(),
+            );
+        }
+        match &self.compiled {
+            Compiled::OsMatch(m) => m.required_any(),
+            Compiled::OsRegex(r) => r.required_any(),
+            Compiled::Pcre2(_) => None,
+        }
+    }
+
     fn prefix_ok(&self, s: &str) -> bool {
         match &self.prefix {
             None => true,

@@ -39,6 +39,8 @@ pub struct Decoder {
     pub regex_offset: Offset,
     pub order: Vec<FieldKey>,
     pub category: String,
+    /// `category` interned (see [`Ruleset::top_category`]).
+    pub category_id: u32,
     /// The decoder set `<type>` itself (children without one take their parent's).
     pub explicit_type: bool,
     pub json: Option<Offset>,
@@ -319,6 +321,16 @@ pub struct Ruleset {
     /// OSSEC 4.x correlation semantics (an earlier event already counted toward an alert of
     /// this level stops the search before any context check), rather than Wazuh's.
     pub ossec_dialect: bool,
+    /// Interned category of each `top` node's rule, and of events no decoder named.
+    pub top_category: Vec<u32>,
+    pub syslog_category: u32,
+    /// Literal prefilter: one Aho-Corasick pass over the lower-cased message finds which of
+    /// the rules' required literals occur; a rule whose literals are all absent is skipped
+    /// without evaluating it.
+    pub(crate) literals: Option<aho_corasick::AhoCorasick>,
+    pub(crate) n_literals: usize,
+    /// Per rule: literal ids of which one must occur for the rule to match.
+    pub(crate) rule_literals: Vec<Option<Box<[u32]>>>,
 }
 
 /// Builds a [`Ruleset`] from in-memory files. Sans-IO: the caller reads the files.
@@ -449,6 +461,19 @@ impl RulesetBuilder {
             self.load_rule_file(&rs, &names, &mut defs, file, text);
         }
         self.build_tree(&mut rs, defs);
+        build_literal_prefilter(&mut rs);
+        {
+            let mut cats: HashMap<String, u32> = HashMap::new();
+            rs.syslog_category = intern(&mut cats, "syslog");
+            for d in rs.decoders.iter_mut() {
+                d.category_id = intern(&mut cats, &d.category);
+            }
+            rs.top_category = rs
+                .top
+                .iter()
+                .map(|&n| intern(&mut cats, &rs.rules[rs.nodes[n].rule].category))
+                .collect();
+        }
         rs.names = {
             let mut v = vec![String::new(); names.len()];
             for (n, i) in names {
@@ -864,6 +889,48 @@ impl RulesetBuilder {
     }
 }
 
+fn build_literal_prefilter(rs: &mut Ruleset) {
+    let mut ids: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut needles: Vec<Vec<u8>> = Vec::new();
+    let mut per_rule = Vec::with_capacity(rs.rules.len());
+    for r in &rs.rules {
+        // Any one Log check will do (all must match); take the one with fewest literals.
+        let best = r
+            .checks
+            .iter()
+            .filter(|(t, _)| *t == Target::Log)
+            .filter_map(|(_, p)| p.required_any())
+            .min_by_key(|v| v.len());
+        per_rule.push(best.map(|lits| {
+            lits.into_iter()
+                .map(|l| {
+                    *ids.entry(l.clone()).or_insert_with(|| {
+                        needles.push(l);
+                        (needles.len() - 1) as u32
+                    })
+                })
+                .collect::<Vec<u32>>()
+                .into_boxed_slice()
+        }));
+    }
+    if needles.is_empty() {
+        return;
+    }
+    match aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&needles)
+    {
+        Ok(ac) => {
+            rs.literals = Some(ac);
+            rs.n_literals = needles.len();
+            rs.rule_literals = per_rule;
+        }
+        // Too large to build: run without the prefilter (same verdicts, slower).
+        Err(_) => {}
+    }
+}
+
 fn split_list_line(line: &str) -> (String, String) {
     if let Some(rest) = line.strip_prefix('"') {
         if let Some(e) = rest.find('"') {
@@ -1055,6 +1122,7 @@ fn parse_decoder(
         regex_offset,
         order,
         category,
+        category_id: 0,
         explicit_type,
         json,
         plugin,
