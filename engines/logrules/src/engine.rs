@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::event::{Event, FieldKey, Std, STD_COUNT};
+use crate::event::{Event, FieldKey, Std, STD_COUNT, STD_NAMES};
 use crate::ruleset::{
     CompiledRule, CtxField, IpEntry, IpNet, Lookup, Offset, Relation, Rule, Ruleset, Target,
 };
@@ -247,89 +247,116 @@ impl Engine {
         }
         *self.literal_hits.borrow_mut() = hits;
 
-        let mut v = Verdict {
-            decoder: ev
-                .decoder
-                .map(|d| rs.names[rs.decoders[d].name_id as usize].clone()),
-            fields: Vec::new(),
-            hostname: ev.hostname.clone(),
-            program_name: ev.program_name.clone(),
-            log: ev.log().to_string(),
-            time: ev.time,
-            rule: None,
-            alert: false,
-        };
-        for s in Std::ALL {
-            if let Some(val) = ev.get_std(s) {
-                v.fields.push((s.name().to_string(), val.to_string()));
-            }
-        }
-        for (k, val) in &ev.dynamic {
-            v.fields.push((k.clone(), val.clone()));
-        }
-        let Some((ri, correlated)) = hit else {
-            return v;
-        };
-        let r = &rs.rules[ri];
-        v.rule = Some(RuleHit {
-            id: r.id,
-            level: r.level,
-            groups: r.groups.clone(),
-            description: r.description.clone(),
-            mitre: r.mitre.clone(),
-            no_full_log: r.options.no_full_log,
-            alert_by_email: r.options.alert_by_email,
-            correlated,
-            file: r.file.clone(),
-        });
-        if r.level == 0 {
-            return v;
-        }
-        if r.ignore_time > 0 {
-            // Upstream: the first alert starts the quiet period; once it has passed, one more
-            // alert goes out and the period starts again at the next one.
-            let t = &mut self.time_ignored[ri];
-            if *t == i64::MIN {
-                *t = ev.time;
-            } else if ev.time - *t < r.ignore_time {
-                return v;
-            } else {
-                *t = i64::MIN;
-            }
-        }
-        v.alert = !r.options.no_log;
-        if r.store_list.is_some() || !r.group_lists.is_empty() {
-            let st = Rc::new(Stored {
-                time: ev.time,
-                std: ev.std.clone(),
-                dynamic: ev.dynamic.clone(),
-                location: ev.location.clone(),
-                hostname: ev.hostname.clone(),
-                matched: Cell::new(cur_matched.get()),
+        let decoder = ev
+            .decoder
+            .map(|d| rs.names[rs.decoders[d].name_id as usize].clone());
+        let mut rule = None;
+        let mut alert = false;
+        if let Some((ri, correlated)) = hit {
+            let r = &rs.rules[ri];
+            rule = Some(RuleHit {
+                id: r.id,
+                level: r.level,
+                groups: r.groups.clone(),
+                description: r.description.clone(),
+                mitre: r.mitre.clone(),
+                no_full_log: r.options.no_full_log,
+                alert_by_email: r.options.alert_by_email,
+                correlated,
+                file: r.file.clone(),
             });
-            // Like upstream, an event feeds its rule's if_matched_sid list, or else the
-            // if_matched_group lists of its groups, not both.
-            let lim = self.limits;
-            let (lists, cap, refuse): (&[usize], usize, bool) = match &r.store_list {
-                Some(l) => (std::slice::from_ref(l), lim.sid_list, false),
-                None => (
-                    &r.group_lists,
-                    lim.group_list,
-                    lim.group_list_stops_when_full,
-                ),
-            };
-            for li in lists {
-                let l = &mut self.corr[*li];
-                if l.len() >= cap.max(1) {
-                    if refuse {
-                        continue;
-                    }
-                    l.pop_front();
-                }
-                l.push_back(st.clone());
+            if r.level > 0 && !self.ignored(ri, r.ignore_time, ev.time) {
+                alert = !r.options.no_log;
+                self.store(r, &ev, cur_matched.get());
             }
         }
-        v
+        // The event is done with: move its strings into the verdict.
+        let Event {
+            full_log,
+            log_start,
+            hostname,
+            program_name,
+            std,
+            dynamic,
+            time,
+            ..
+        } = ev;
+        let mut fields = Vec::with_capacity(dynamic.len() + 4);
+        for (i, val) in std.into_iter().enumerate() {
+            if let Some(val) = val {
+                fields.push((STD_NAMES[i].to_string(), val));
+            }
+        }
+        fields.extend(dynamic);
+        let log = if log_start == 0 {
+            full_log
+        } else {
+            full_log[log_start..].to_string()
+        };
+        Verdict {
+            decoder,
+            fields,
+            hostname,
+            program_name,
+            log,
+            time,
+            rule,
+            alert,
+        }
+    }
+
+    /// Upstream's `ignore`: the first alert starts the quiet period; once it has passed, one
+    /// more alert goes out and the period starts again at the next one.
+    fn ignored(&mut self, ri: usize, ignore_time: i64, time: i64) -> bool {
+        if ignore_time <= 0 {
+            return false;
+        }
+        let t = &mut self.time_ignored[ri];
+        if *t == i64::MIN {
+            *t = time;
+            false
+        } else if time - *t < ignore_time {
+            true
+        } else {
+            *t = i64::MIN;
+            false
+        }
+    }
+
+    /// Remember an alerted event in the correlation lists its rule feeds.
+    fn store(&mut self, r: &Rule, ev: &Event, matched: u8) {
+        if r.store_list.is_none() && r.group_lists.is_empty() {
+            return;
+        }
+        let st = Rc::new(Stored {
+            time: ev.time,
+            std: ev.std.clone(),
+            dynamic: ev.dynamic.clone(),
+            location: ev.location.clone(),
+            hostname: ev.hostname.clone(),
+            matched: Cell::new(matched),
+        });
+        // Like upstream, an event feeds its rule's if_matched_sid list, or else the
+        // if_matched_group lists of its groups, not both.
+        let lim = self.limits;
+        let (lists, cap, refuse): (&[usize], usize, bool) = match &r.store_list {
+            Some(l) => (std::slice::from_ref(l), lim.sid_list, false),
+            None => (
+                &r.group_lists,
+                lim.group_list,
+                lim.group_list_stops_when_full,
+            ),
+        };
+        for li in lists {
+            let l = &mut self.corr[*li];
+            if l.len() >= cap.max(1) {
+                if refuse {
+                    continue;
+                }
+                l.pop_front();
+            }
+            l.push_back(st.clone());
+        }
     }
 
     fn check_node(
