@@ -170,6 +170,9 @@ pub fn inspect(args: &Args) -> Result<Report> {
             }
             "stream.midstream-policy" => midstream_policy = Some(v.to_string()),
             "decoder.vxlan.enabled" => cfg.vxlan = yes,
+            "app-layer.protocols.tls.encryption-handling" => {
+                cfg.tls_inspect_encrypted = v == "full"
+            }
             "exception-policy" => exception_policy = Some(v.to_string()),
             other if origin.is_none() => notes.push(format!("warning: --set {other} is not supported and was ignored")),
             _ => {}

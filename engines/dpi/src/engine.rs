@@ -43,6 +43,10 @@ pub struct Config {
     pub midstream_pass: bool,
     /// Decode VXLAN (UDP 4789) and inspect the inner packets (`decoder.vxlan.enabled`).
     pub vxlan: bool,
+    /// Keep inspecting TLS payload with content rules after the handshake (Suricata's
+    /// `encryption-handling: full`). Off by default: ciphertext cannot match, and skipping it
+    /// saves most of the cost of HTTPS traffic.
+    pub tls_inspect_encrypted: bool,
     /// Inline (IPS) semantics: a `drop`/`reject` rule matching a flow (IP-only rule, stream or
     /// application-layer match) ends inspection of that flow, as its later packets are dropped.
     pub ips: bool,
@@ -65,6 +69,7 @@ impl Default for Config {
             packet_alert_max: 15,
             midstream_pass: false,
             vxlan: true,
+            tls_inspect_encrypted: false,
             ips: false,
         }
     }
@@ -841,8 +846,19 @@ impl Engine {
                 p.payload
             };
             // A retransmission of bytes the stream already delivered is not inspected again.
-            let raw_ok = !(flow.tracked && flow.streams[d].last_old);
-            self.detect_packet(&mut flow, p, to_server, pkt_buf, raw_ok, out);
+            let mut raw_ok = !(flow.tracked && flow.streams[d].last_old);
+            let mut scan_raw = true;
+            let mut pkt_buf = pkt_buf;
+            if !self.cfg.tls_inspect_encrypted {
+                if let AppState::Tls(t) = &flow.app {
+                    if t.encrypted() {
+                        pkt_buf = &[];
+                        raw_ok = false;
+                        scan_raw = false;
+                    }
+                }
+            }
+            self.detect_packet(&mut flow, p, to_server, pkt_buf, (raw_ok, scan_raw), out);
             for (tx, side_ts, _prog) in events {
                 self.detect_tx(&mut flow, p, to_server, tx, side_ts, out);
             }
@@ -1282,7 +1298,7 @@ impl Engine {
         p: &Pkt<'_>,
         to_server: bool,
         pkt_buf: &[u8],
-        raw_ok: bool,
+        (raw_ok, scan_raw): (bool, bool),
         out: &mut Vec<Alert>,
     ) {
         let rs = self.rules.clone();
@@ -1303,7 +1319,7 @@ impl Engine {
         if let Some(pf) = &rs.pkt_pf {
             let seen = &mut self.seen_stamp;
             // The raw packet only needs its own scan when it differs from the stream bytes (overlaps, retransmissions).
-            let raw_differs = !p.payload.is_empty() && pkt_buf != p.payload;
+            let raw_differs = scan_raw && !p.payload.is_empty() && pkt_buf != p.payload;
             for hay in [pkt_buf, if raw_differs { p.payload } else { &[][..] }] {
                 if hay.is_empty() {
                     continue;
@@ -1825,7 +1841,7 @@ impl Engine {
                 icmp: None,
                 pseudo: true,
             };
-            self.detect_packet(&mut flow, &p, ts, &rest, false, out);
+            self.detect_packet(&mut flow, &p, ts, &rest, (false, false), out);
         }
         for (tx, side_ts, _) in events {
             // Pseudo packet in the direction of the finished side, like Suricata's flow-end inspection.

@@ -20,6 +20,8 @@ pub struct TlsState {
     bufs: [Vec<u8>; 2],
     hs: [Vec<u8>; 2],
     done: [bool; 2],
+    /// ChangeCipherSpec or application data seen, per direction.
+    enc: [bool; 2],
 }
 
 /// What a chunk of data produced.
@@ -35,6 +37,11 @@ fn is_grease(v: u16) -> bool {
 }
 
 impl TlsState {
+    /// Both directions switched to encrypted records: the payload from here on is ciphertext.
+    pub fn encrypted(&self) -> bool {
+        self.enc[0] && self.enc[1]
+    }
+
     pub fn feed(&mut self, to_server: bool, data: &[u8]) -> TlsEvents {
         let d = usize::from(!to_server);
         let mut ev = TlsEvents::default();
@@ -71,6 +78,7 @@ impl TlsState {
                 20 | 23 => {
                     // ChangeCipherSpec / application data: the rest is encrypted.
                     self.done[d] = true;
+                    self.enc[d] = true;
                     self.bufs[d].clear();
                     break;
                 }
