@@ -70,12 +70,8 @@ fn sshd_failure_appended_to_a_followed_file_is_a_log_event_at_the_manager() {
         .iter()
         .any(|g| g == "authentication_failed"));
     let b = &e["body"];
-    assert_eq!(
-        b["fields"]["srcuser"]
-            .as_str()
-            .or(b["fields"]["user"].as_str()),
-        Some("root")
-    );
+    // OSSEC's `user` in <order> is the destination user.
+    assert_eq!(b["fields"]["dstuser"], "root");
     assert_eq!(b["fields"]["srcip"], "203.0.113.9");
     assert_eq!(b["location"], log.to_str().unwrap());
     assert_eq!(b["label"], "auth");

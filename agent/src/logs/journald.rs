@@ -83,6 +83,17 @@ pub fn entry_to_line(json: &str) -> Option<JournalLine> {
     })
 }
 
+/// What to save as the position of a journal nobody read an entry from yet: the start time, so
+/// that entries written while the agent was stopped are still read after a restart.
+pub fn since_marker(now: std::time::SystemTime) -> String {
+    let d = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // Microseconds, as the journal stamps entries: whole seconds would re-read what came earlier
+    // in the same second.
+    format!("@{}.{:06}", d.as_secs(), d.subsec_micros())
+}
+
 /// The journalctl command for `input`, after `cursor` (or from now when there is none).
 pub fn command(input: &JournaldInput, cursor: Option<&str>) -> Command {
     let mut c = Command::new("journalctl");
@@ -91,6 +102,10 @@ pub fn command(input: &JournaldInput, cursor: Option<&str>) -> Command {
         c.arg("--directory").arg(d);
     }
     match cursor {
+        // A start time saved before any entry was read (see `since_marker`).
+        Some(cur) if cur.starts_with('@') => {
+            c.args(["--since", cur]);
+        }
         Some(cur) => {
             c.arg(format!("--after-cursor={cur}"));
         }

@@ -139,12 +139,22 @@ pub async fn run_log_source(
         let mut c = Collector::new(cfg, store, Arc::new(rs), tx, stats)?;
         c.run(&stop2)
     });
+    // Dropping this future (a runtime shutting down) must stop the thread too.
+    let _guard = StopOnDrop(stop.clone());
     tokio::select! {
         _ = shutdown => {
             stop.store(true, Ordering::Relaxed);
             handle.await?
         }
         r = &mut handle => r?,
+    }
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -257,6 +267,7 @@ struct Collector {
     draining: Vec<Tailed>,
     ct_done: HashSet<PathBuf>,
     ct_failed: HashSet<PathBuf>,
+    unreadable: HashSet<PathBuf>,
     store: StateStore,
     judge: Judge,
     stats: Arc<CollectorStats>,
@@ -348,6 +359,7 @@ impl Collector {
             draining: Vec::new(),
             ct_done,
             ct_failed: HashSet::new(),
+            unreadable: HashSet::new(),
             store,
             judge: Judge {
                 engine,
@@ -383,7 +395,8 @@ impl Collector {
         let mut last_flush = Instant::now();
         let mut busy = false;
         loop {
-            let stopping = stop.load(Ordering::Relaxed) || self.judge.closed;
+            let stopping =
+                stop.load(Ordering::Relaxed) || self.judge.closed || self.judge.tx.is_closed();
             let mut rescan = false;
             let wait = if busy || stopping {
                 Duration::ZERO
@@ -442,6 +455,13 @@ impl Collector {
 
     fn start_journald(&mut self) {
         for (i, j) in self.journald.iter().enumerate() {
+            if self.journal_cursors[i].is_none() {
+                let since = journald::since_marker(SystemTime::now());
+                if let Err(e) = self.store.save_cursor(&journal_key(i, j), &since) {
+                    tracing::warn!("logs: saving the journald start time: {e:#}");
+                }
+                self.journal_cursors[i] = Some(since);
+            }
             let w = self.wake_tx.clone();
             match journald::spawn(j, self.journal_cursors[i].as_deref(), move |l| {
                 w.send(Msg::Journal(i, l)).is_ok()
@@ -501,6 +521,12 @@ impl Collector {
             let dir = self.inputs[idx].pattern.watch_dir().to_path_buf();
             self.watch(&dir);
             let paths = self.inputs[idx].pattern.expand();
+            if first && paths.is_empty() {
+                tracing::warn!(
+                    "logs: nothing matches {} yet; it is picked up when it appears",
+                    self.inputs[idx].pattern.text
+                );
+            }
             if self.inputs[idx].cfg.format == Format::Cloudtrail {
                 for p in paths {
                     if !self.ct_done.contains(&p) && !self.ct_failed.contains(&p) {
@@ -526,8 +552,26 @@ impl Collector {
                     let parent = parent.to_path_buf();
                     self.watch(&parent);
                 }
-                if let Err(e) = self.follow(idx, &p, first, &mut tracked) {
-                    tracing::warn!("logs: cannot follow {}: {e:#}", p.display());
+                match self.follow(idx, &p, first, &mut tracked) {
+                    Ok(()) => {
+                        self.unreadable.remove(&p);
+                    }
+                    // Reported once per path, not at every rescan.
+                    Err(e) if self.unreadable.insert(p.clone()) => {
+                        tracing::warn!("logs: cannot follow {}: {e:#}", p.display());
+                        let ev = Event::new(
+                            EventKind::Agent,
+                            rules::WATCHER_ERROR,
+                            5,
+                            format!("Log file {} cannot be followed: {e:#}", p.display()),
+                        )
+                        .with_groups(["bannin", "agent", "logs"])
+                        .with_body(serde_json::json!({ "path": p, "error": format!("{e:#}") }));
+                        if self.judge.tx.blocking_send(ev).is_err() {
+                            self.judge.closed = true;
+                        }
+                    }
+                    Err(_) => {}
                 }
             }
             if !self.inputs[idx].known {
