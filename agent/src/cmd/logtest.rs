@@ -25,7 +25,7 @@ pub enum Clock {
 pub struct Args {
     /// Ruleset to load: a Wazuh/OSSEC-style directory (decoders/, rules/, lists/), a flat
     /// directory of XML files, or one XML file. Repeatable; later paths add to earlier ones and
-    /// replace same-named files. Default: the repository's signatures/.
+    /// replace same-named files. Default: the repository's signatures/logs.
     #[arg(long = "ruleset", value_name = "PATH")]
     pub ruleset: Vec<PathBuf>,
     /// Exit 0 only if the last event matches RULE:LEVEL:DECODER (upstream test runners).
@@ -42,12 +42,14 @@ pub struct Args {
     pub show_skipped: bool,
 }
 
+/// Bannin's own default rules: `signatures/logs` under the working directory, else the one
+/// next to the agent's sources (a development checkout).
 fn default_ruleset() -> PathBuf {
-    let here = PathBuf::from("signatures");
+    let here = PathBuf::from("signatures/logs");
     if here.is_dir() {
         return here;
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../signatures"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../signatures/logs"))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

@@ -293,7 +293,7 @@ impl Engine {
         } else {
             full_log[log_start..].to_string()
         };
-        Verdict {
+        let mut v = Verdict {
             decoder,
             fields,
             hostname,
@@ -302,7 +302,16 @@ impl Engine {
             time,
             rule,
             alert,
+        };
+        if let Some(r) = &v.rule {
+            if r.description.contains("$(") {
+                let d = expand_fields(&r.description, &v);
+                if let Some(r) = v.rule.as_mut() {
+                    r.description = d;
+                }
+            }
         }
+        v
     }
 
     /// Upstream's `ignore`: the first alert starts the quiet period; once it has passed, one
@@ -850,6 +859,42 @@ fn rule_matches(rs: &Ruleset, r: &Rule, ev: &Event, lower: &[u8], now: i64) -> b
     true
 }
 
+/// Wazuh's `$(field)` placeholders in descriptions, replaced by the decoded values (empty when
+/// the event lacks the field).
+fn expand_fields(desc: &str, v: &Verdict) -> String {
+    let mut out = String::with_capacity(desc.len() + 16);
+    let mut rest = desc;
+    while let Some(i) = rest.find("$(") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(j) = after.find(')') else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let name = &after[..j];
+        let val = match name {
+            "hostname" => v.hostname.as_deref(),
+            "program_name" => v.program_name.as_deref(),
+            _ => {
+                let want = match name {
+                    "user" => "dstuser",
+                    "data" => "extra_data",
+                    n => n,
+                };
+                v.fields
+                    .iter()
+                    .find(|(k, _)| k == want)
+                    .or_else(|| v.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(want)))
+                    .map(|(_, x)| x.as_str())
+            }
+        };
+        out.push_str(val.unwrap_or(""));
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn compiled_rule(c: CompiledRule, ev: &Event) -> bool {
     match c {
         CompiledRule::CompSrcuserDstuser => {
@@ -965,5 +1010,29 @@ mod tests {
         eng.time_source = TimeSource::Receive;
         eng.limits.sid_list = 2;
         assert!(ids(&mut eng, 10).iter().all(|&i| i == 100));
+    }
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::*;
+
+    #[test]
+    fn description_placeholders_take_field_values() {
+        let v = Verdict {
+            fields: vec![
+                ("srcip".into(), "10.0.0.1".into()),
+                ("aws.eventName".into(), "StopLogging".into()),
+            ],
+            hostname: Some("h1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            expand_fields(
+                "$(aws.eventName) from $(srcip) on $(hostname), $(nope)! $(",
+                &v
+            ),
+            "StopLogging from 10.0.0.1 on h1, ! $("
+        );
     }
 }
