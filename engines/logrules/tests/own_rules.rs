@@ -229,6 +229,38 @@ fn listed_principal_silences_its_cloudtrail_changes() {
     assert!(!v.alert);
 }
 
+/// The local-rule examples of signatures/README.md work as documented.
+#[test]
+fn documented_local_filters_silence_what_they_say() {
+    let readme =
+        std::fs::read_to_string(signatures().join("../README.md")).expect("signatures/README.md");
+    let start = readme
+        .find("<group name=\"local,\">")
+        .expect("local rule example");
+    let end = readme[start..].find("</group>").unwrap() + start + "</group>".len();
+    let mut b = RulesetBuilder::new();
+    add_signatures(&mut b, None);
+    b.add_rules("local.xml", readme[start..end].as_bytes());
+    let (rs, summary) = b.build();
+    assert!(summary.skipped.is_empty(), "{summary}");
+    let rs = Arc::new(rs);
+    let sudo = |user: &str| {
+        format!("Mar 24 15:28:16 bastion sudo:   {user} : TTY=pts/3 ; PWD=/ ; USER=root ; COMMAND=/usr/bin/rsync -a / /mnt")
+    };
+    let id = |line: &str, now: i64| {
+        Engine::new(rs.clone())
+            .process(line, now)
+            .rule
+            .map(|r| r.id)
+    };
+    assert_eq!(id(&sudo("backup"), 0), Some(199001));
+    assert_eq!(id(&sudo("alice"), 0), Some(190121));
+    let sg = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:role/ci-deployer"},"eventSource":"ec2.amazonaws.com","eventName":"CreateSecurityGroup","eventType":"AwsApiCall"}"#;
+    // Wednesday 2023-11-15 12:00 UTC, then 23:00 the same day.
+    assert_eq!(id(sg, 1_700_049_600), Some(199002));
+    assert_eq!(id(sg, 1_700_089_200), Some(190316));
+}
+
 #[test]
 fn default_rules_load_on_top_of_the_wazuh_ruleset() {
     let Some(shared) = common::shared() else {
