@@ -7,9 +7,16 @@
 #
 # Needs: root (unshare -n), tcpdump, ethtool (apt-get install -y tcpdump ethtool), openssl, python3, GNU time (/usr/bin/time) or falls back to
 # reading VmHWM. Usage: bench/dpi.sh [BYTES]   (default 200 MB of application payload)
+#        bench/dpi.sh live   (kernel drop rate of live capture on a veth pair)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+if [ "${1:-}" = live ]; then
+  # Live capture: UDP at increasing rates over a veth pair between two network namespaces,
+  # captured by the agent's AF_PACKET source with the ET Open rules; prints where the kernel
+  # starts dropping. Needs root and iproute2.
+  exec cargo test --release -q -p bannin-agent --test dpi_live -- --ignored --nocapture live_capture_drop_rate_on_veth
+fi
 SHARED=${SHARED:-$ROOT/../shared}
 BYTES=${1:-200000000}
 WORK=${WORK:-/tmp/bannin-bench-dpi}

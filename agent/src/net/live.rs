@@ -301,23 +301,15 @@ impl Capture {
     /// Open a capture on `iface`. Exclusions are compiled for the interface's link layer and
     /// attached before the socket is bound, so no excluded packet is ever queued.
     pub fn open(iface: &str, cfg: &NetConfig, excl: &[Exclusion]) -> Result<Capture> {
-        let hw: u32 = std::fs::read_to_string(format!("/sys/class/net/{iface}/type"))
-            .map_err(|e| anyhow::anyhow!("net: interface {iface} not found ({e})"))?
-            .trim()
-            .parse()
-            .unwrap_or(1);
-        // ARPHRD_ETHER 1, ARPHRD_LOOPBACK 772 carry Ethernet headers; NONE/RAWIP carry IP.
-        let (link, linktype) = match hw {
-            1 | 772 => (LinkLayer::Ethernet, bannin_dpi::decode::linktype::ETHERNET),
-            0xfffe | 519 => (LinkLayer::RawIp, bannin_dpi::decode::linktype::RAW),
-            other => bail!("net: interface {iface} has link type {other}, which we cannot decode"),
-        };
         let cname = std::ffi::CString::new(iface)
             .map_err(|_| anyhow::anyhow!("net: bad interface name {iface:?}"))?;
         // SAFETY: a valid NUL-terminated string.
         let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
         if ifindex == 0 {
-            return Err(errno_ctx("if_nametoindex", iface));
+            return Err(errno_ctx(
+                "looking up the interface (if_nametoindex)",
+                iface,
+            ));
         }
         // Protocol 0: the socket receives nothing until it is bound, after the filter is in.
         // SAFETY: plain system call.
@@ -327,6 +319,27 @@ impl Capture {
         }
         // SAFETY: `raw` is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // The hardware type, asked of the socket (so of its network namespace, unlike /sys).
+        // SAFETY: zeroed ifreq is valid; the name fits (checked) and is NUL-terminated.
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        if iface.len() >= ifr.ifr_name.len() {
+            bail!("net: interface name {iface:?} is too long");
+        }
+        for (d, s) in ifr.ifr_name.iter_mut().zip(iface.bytes()) {
+            *d = s as libc::c_char;
+        }
+        // SAFETY: SIOCGIFHWADDR fills the ifreq we pass.
+        if unsafe { libc::ioctl(raw, libc::SIOCGIFHWADDR, &mut ifr) } < 0 {
+            return Err(errno_ctx("SIOCGIFHWADDR", iface));
+        }
+        // SAFETY: the kernel filled the hwaddr member of the union.
+        let hw = u32::from(unsafe { ifr.ifr_ifru.ifru_hwaddr.sa_family });
+        // ARPHRD_ETHER 1, ARPHRD_LOOPBACK 772 carry Ethernet headers; NONE/RAWIP carry IP.
+        let (link, linktype) = match hw {
+            1 | 772 => (LinkLayer::Ethernet, bannin_dpi::decode::linktype::ETHERNET),
+            0xfffe | 519 => (LinkLayer::RawIp, bannin_dpi::decode::linktype::RAW),
+            other => bail!("net: interface {iface} has link type {other}, which we cannot decode"),
+        };
         let prog: Vec<SockFilter> =
             bpf::compile(excl, link).map_err(|e| anyhow::anyhow!("net: capture filter: {e}"))?;
         let fprog = libc::sock_fprog {
