@@ -721,19 +721,6 @@ impl RulesetBuilder {
             list.insert(pos, new);
         }
 
-        // Depth-first list of node indices reachable from the top, in tree order.
-        fn walk(top: &[usize], nodes: &[RuleNode]) -> Vec<usize> {
-            let mut out = Vec::new();
-            fn rec(l: &[usize], nodes: &[RuleNode], out: &mut Vec<usize>) {
-                for &n in l {
-                    out.push(n);
-                    rec(&nodes[n].children, nodes, out);
-                }
-            }
-            rec(top, nodes, &mut out);
-            out
-        }
-
         // Nodes of each rule id, so if_sid parents are found without walking the tree.
         let mut nodes_of: HashMap<u32, Vec<usize>> = HashMap::new();
         for ri in 0..rules.len() {
@@ -758,8 +745,9 @@ impl RulesetBuilder {
                     continue;
                 }
             } else if !r.if_group.is_empty() {
-                let all = walk(&top, &nodes);
-                for &n in &all {
+                // Every node is reachable from the top, so a scan of all nodes finds the same
+                // parents as a tree walk, without re-walking the tree for every rule.
+                for n in 0..nodes.len() {
                     let pr = &rules[nodes[n].rule];
                     if pr.id != r.id
                         && r.if_group
@@ -780,8 +768,7 @@ impl RulesetBuilder {
                     continue;
                 }
             } else if let Some(lv) = r.if_level {
-                let all = walk(&top, &nodes);
-                for &n in &all {
+                for n in 0..nodes.len() {
                     let pr = &rules[nodes[n].rule];
                     if pr.id != r.id && pr.level >= lv {
                         parents.push(Some(n));
