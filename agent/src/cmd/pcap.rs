@@ -198,7 +198,7 @@ pub fn inspect(args: &Args) -> Result<Report> {
     if let Some(v) = &args.vars {
         let text = std::fs::read_to_string(v)
             .with_context(|| format!("cannot read vars file {}", v.display()))?;
-        for e in vars.load_text(&text) {
+        if let Some(e) = vars.load_text(&text).into_iter().next() {
             bail!("{}: {e}", v.display());
         }
     }
