@@ -6,7 +6,8 @@ use crate::app::{self, AppState, TxRef};
 use crate::decode::{self, tcpflag, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::detect::{apply_transforms, match_group, Ctx};
 use crate::rules::{
-    Action, AppProto, Buf, FlowbitOp, PktCheck, Proto, Rule, Side, ThresholdKind, Track,
+    Action, AppProto, Buf, FlowbitCmd, FlowbitOp, PktCheck, Proto, Rule, Side, ThresholdKind,
+    Track, XTrack, XbitOp,
 };
 use crate::ruleset::RuleSet;
 use std::borrow::Cow;
@@ -457,7 +458,12 @@ pub struct Engine {
     tcfg: Vec<ThresholdEntry>,
     rate: HashMap<(u32, u32, ThrKey), RateState>,
     tunnel_depth: u8,
+    /// `xbits` per host or host pair: bit -> expiry (seconds; u64::MAX = until unset).
+    xbits: HashMap<(u32, ThrKey), u64>,
 }
+
+/// Most host/pair bits kept at once; a flood of distinct hosts cannot grow the table further.
+const MAX_XBITS: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum ThrKey {
@@ -504,6 +510,7 @@ impl Engine {
             tcfg: Vec::new(),
             rate: HashMap::new(),
             tunnel_depth: 0,
+            xbits: HashMap::new(),
         }
     }
 
@@ -1283,6 +1290,63 @@ impl Engine {
         }
     }
 
+    fn xbit_key(op: &XbitOp, p: &Pkt<'_>) -> (u32, ThrKey) {
+        let k = match op.track {
+            XTrack::Src => ThrKey::Ip(p.src),
+            XTrack::Dst => ThrKey::Ip(p.dst),
+            XTrack::Pair => {
+                let (a, b) = if p.src <= p.dst {
+                    (p.src, p.dst)
+                } else {
+                    (p.dst, p.src)
+                };
+                ThrKey::Pair(a, b)
+            }
+        };
+        (op.bit, k)
+    }
+
+    fn xbit_set(&self, op: &XbitOp, p: &Pkt<'_>) -> bool {
+        self.xbits
+            .get(&Self::xbit_key(op, p))
+            .is_some_and(|&exp| exp > self.now.secs)
+    }
+
+    fn xbits_ok(&self, r: &Rule, p: &Pkt<'_>) -> bool {
+        r.xbits.iter().all(|op| match op.cmd {
+            FlowbitCmd::IsSet => self.xbit_set(op, p),
+            FlowbitCmd::IsNotSet => !self.xbit_set(op, p),
+            _ => true,
+        })
+    }
+
+    fn apply_xbits(&mut self, r: &Rule, p: &Pkt<'_>) {
+        for op in &r.xbits {
+            let key = Self::xbit_key(op, p);
+            let exp = op
+                .expire
+                .map_or(u64::MAX, |e| self.now.secs.saturating_add(e));
+            let set = match op.cmd {
+                FlowbitCmd::Set => true,
+                FlowbitCmd::Toggle => !self.xbit_set(op, p),
+                FlowbitCmd::Unset => false,
+                _ => continue,
+            };
+            if !set {
+                self.xbits.remove(&key);
+                continue;
+            }
+            if self.xbits.len() >= MAX_XBITS && !self.xbits.contains_key(&key) {
+                let now = self.now.secs;
+                self.xbits.retain(|_, &mut e| e > now);
+                if self.xbits.len() >= MAX_XBITS {
+                    continue;
+                }
+            }
+            self.xbits.insert(key, exp);
+        }
+    }
+
     fn next_stamp(&mut self) -> u32 {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
@@ -1364,7 +1428,10 @@ impl Engine {
             {
                 continue;
             }
-            if !Self::checks_match(r, p, flow, None) || !Self::flowbits_ok(r, flow) {
+            if !Self::checks_match(r, p, flow, None)
+                || !Self::flowbits_ok(r, flow)
+                || !self.xbits_ok(r, p)
+            {
                 continue;
             }
             let mut ok = true;
@@ -1426,6 +1493,7 @@ impl Engine {
                 continue;
             }
             Self::apply_flowbits(r, flow);
+            self.apply_xbits(r, p);
             // Suricata applies drop and pass to the whole flow when the rule is IP-only (or
             // like it) or matched in the stream or the application layer.
             let whole_flow = stream_match
@@ -1525,7 +1593,9 @@ impl Engine {
             {
                 continue;
             }
-            if !Self::checks_match(r, p, flow, Some((&flow.app, tx))) || !Self::flowbits_ok(r, flow)
+            if !Self::checks_match(r, p, flow, Some((&flow.app, tx)))
+                || !Self::flowbits_ok(r, flow)
+                || !self.xbits_ok(r, p)
             {
                 continue;
             }
@@ -1566,6 +1636,7 @@ impl Engine {
             }
             flow.alerted.insert((key, ri));
             Self::apply_flowbits(r, flow);
+            self.apply_xbits(r, p);
             if r.action == Action::Pass {
                 flow.passed = true;
                 break;

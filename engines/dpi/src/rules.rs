@@ -564,6 +564,34 @@ pub enum FlowbitOp {
     IsNotSet(Vec<u32>, bool),
 }
 
+/// Whose bit an `xbits` operation reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum XTrack {
+    Src,
+    Dst,
+    Pair,
+}
+
+/// `xbits:CMD,NAME,track ip_src|ip_dst|ip_pair[,expire SECS]`: bits kept per host or host pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XbitOp {
+    /// set, unset, toggle, isset, isnotset.
+    pub cmd: FlowbitCmd,
+    pub bit: u32,
+    pub track: XTrack,
+    /// Lifetime of a set bit in seconds (none: until unset).
+    pub expire: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowbitCmd {
+    Set,
+    Unset,
+    Toggle,
+    IsSet,
+    IsNotSet,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FlowOpts {
     pub to_server: bool,
@@ -623,6 +651,7 @@ pub struct Rule {
     pub groups: Vec<BufGroup>,
     pub checks: Vec<PktCheck>,
     pub flowbits: Vec<FlowbitOp>,
+    pub xbits: Vec<XbitOp>,
     pub threshold: Option<Threshold>,
     pub detection_filter: Option<Threshold>,
     pub noalert: bool,
@@ -1117,6 +1146,7 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
         groups: Vec::new(),
         checks: Vec::new(),
         flowbits: Vec::new(),
+        xbits: Vec::new(),
         threshold: None,
         detection_filter: None,
         noalert: false,
@@ -1470,6 +1500,54 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
                     "isset" => FlowbitOp::IsSet(ids, or),
                     "isnotset" => FlowbitOp::IsNotSet(ids, or),
                     _ => return inv(format!("bad flowbits command {cmd:?}")),
+                });
+            }
+            "xbits" => {
+                need("command")?;
+                let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+                if parts[0] == "noalert" {
+                    r.noalert = true;
+                    continue;
+                }
+                let cmd = match parts[0] {
+                    "set" => FlowbitCmd::Set,
+                    "unset" => FlowbitCmd::Unset,
+                    "toggle" => FlowbitCmd::Toggle,
+                    "isset" => FlowbitCmd::IsSet,
+                    "isnotset" => FlowbitCmd::IsNotSet,
+                    c => return inv(format!("bad xbits command {c:?}")),
+                };
+                let name = parts
+                    .get(1)
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| RuleError::Invalid("xbits needs a name".into()))?;
+                let mut track = None;
+                let mut expire = None;
+                for p in &parts[2..] {
+                    let mut kv = p.split_whitespace();
+                    match (kv.next(), kv.next()) {
+                        (Some("track"), Some("ip_src")) => track = Some(XTrack::Src),
+                        (Some("track"), Some("ip_dst")) => track = Some(XTrack::Dst),
+                        (Some("track"), Some("ip_pair")) => track = Some(XTrack::Pair),
+                        (Some("track"), Some(t)) => {
+                            return Err(RuleError::Unsupported(format!("xbits track {t}")))
+                        }
+                        (Some("expire"), Some(n)) => {
+                            expire = Some(n.parse().map_err(|_| {
+                                RuleError::Invalid(format!("xbits: bad expire {n:?}"))
+                            })?)
+                        }
+                        _ => return inv(format!("xbits: unexpected {p:?}")),
+                    }
+                }
+                let track =
+                    track.ok_or_else(|| RuleError::Invalid("xbits needs `track`".into()))?;
+                let bit = ctx.names.bit(&format!("xbits:{name}"));
+                r.xbits.push(XbitOp {
+                    cmd,
+                    bit,
+                    track,
+                    expire,
                 });
             }
             "threshold" | "detection_filter" => {
@@ -2181,9 +2259,26 @@ mod tests {
     #[test]
     fn unsupported_keyword_is_named() {
         let e =
-            parse(r#"alert tcp any any -> any any (msg:"x"; xbits:set,a,track ip_src; sid:9;)"#)
+            parse(r#"alert tcp any any -> any any (msg:"x"; asn1:oversize_length 100; sid:9;)"#)
                 .unwrap_err();
-        assert_eq!(e, (Some(9), RuleError::Unsupported("xbits".into())));
+        assert_eq!(e, (Some(9), RuleError::Unsupported("asn1".into())));
+    }
+
+    #[test]
+    fn xbits_parse_track_and_expire() {
+        let r = parse(r#"alert tcp any any -> any any (msg:"x"; xbits:set,ET.a,track ip_pair,expire 15; sid:9;)"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.xbits.len(), 1);
+        assert_eq!(r.xbits[0].track, XTrack::Pair);
+        assert_eq!(r.xbits[0].expire, Some(15));
+        assert_eq!(r.xbits[0].cmd, FlowbitCmd::Set);
+        let e =
+            parse(r#"alert tcp any any -> any any (msg:"x"; xbits:isset,a; sid:9;)"#).unwrap_err();
+        assert!(
+            matches!(e.1, RuleError::Invalid(ref m) if m.contains("track")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -237,6 +237,7 @@ impl RuleSet {
                         // direction, which matters for the ~900 IP-reputation rules of ET Open.
                         if r.groups.is_empty()
                             && r.checks.is_empty()
+                            && r.xbits.is_empty()
                             && r.app.is_none()
                             && !r.flowbits.iter().any(|f| {
                                 matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..))
