@@ -146,7 +146,12 @@ fn slice_lossy(s: &str, a: usize, b: usize) -> String {
     let bs = s.as_bytes();
     let b = b.min(bs.len());
     let a = a.min(b);
-    String::from_utf8_lossy(&bs[a..b]).into_owned()
+    // Capture offsets are byte offsets; only a cut inside a multi-byte character needs the
+    // lossy conversion.
+    match s.get(a..b) {
+        Some(x) => x.to_string(),
+        None => String::from_utf8_lossy(&bs[a..b]).into_owned(),
+    }
 }
 
 impl Engine {
@@ -213,7 +218,17 @@ impl Engine {
             cache.insert(p.to_string(), r.clone());
             r
         });
-        let out = decode(&rs, ev.log(), pname_roots.as_deref());
+        let lower = ev.log().as_bytes().to_ascii_lowercase();
+        let mut hits = std::mem::take(&mut *self.literal_hits.borrow_mut());
+        hits.clear();
+        if let Some(ac) = &rs.literals {
+            hits.resize(rs.n_literals.div_ceil(64), 0);
+            for m in ac.find_overlapping_iter(&lower[..]) {
+                let i = m.pattern().as_usize();
+                hits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        let out = decode(&rs, ev.log(), pname_roots.as_deref(), &hits);
         ev.decoder = out.decoder;
         ev.decoder_name = out.decoder.map(|d| rs.decoders[d].name_id);
         for (k, v) in out.sets {
@@ -225,16 +240,6 @@ impl Engine {
             .map(|d| rs.decoders[d].category_id)
             .unwrap_or(rs.syslog_category);
         let cur_matched = Cell::new(0u8);
-        let lower = ev.log().as_bytes().to_ascii_lowercase();
-        let mut hits = std::mem::take(&mut *self.literal_hits.borrow_mut());
-        hits.clear();
-        if let Some(ac) = &rs.literals {
-            hits.resize(rs.n_literals.div_ceil(64), 0);
-            for m in ac.find_overlapping_iter(&lower[..]) {
-                let i = m.pattern().as_usize();
-                hits[i / 64] |= 1 << (i % 64);
-            }
-        }
         let mut hit: Option<(usize, bool)> = None;
         for (&n, &cat) in rs.top.iter().zip(&rs.top_category) {
             if cat != category {
@@ -517,7 +522,25 @@ fn roots_for_program(rs: &Ruleset, program: &str) -> Rc<[u32]> {
         .collect()
 }
 
-fn decode(rs: &Ruleset, log: &str, pname_roots: Option<&[u32]>) -> DecodeOut {
+#[inline]
+fn any_hit(ids: &[u32], hits: &[u64]) -> bool {
+    ids.iter().any(|&i| {
+        hits.get(i as usize / 64)
+            .map(|w| w & (1 << (i % 64)) != 0)
+            .unwrap_or(false)
+    })
+}
+
+/// Whether decoder `d`'s prematch may match, by the literal prefilter.
+#[inline]
+fn prematch_possible(rs: &Ruleset, d: usize, hits: &[u64]) -> bool {
+    match rs.prematch_literals.get(d) {
+        Some(Some(ids)) => any_hit(ids, hits),
+        _ => true,
+    }
+}
+
+fn decode(rs: &Ruleset, log: &str, pname_roots: Option<&[u32]>, hits: &[u64]) -> DecodeOut {
     let mut out = DecodeOut {
         decoder: None,
         sets: Vec::new(),
@@ -534,6 +557,9 @@ fn decode(rs: &Ruleset, log: &str, pname_roots: Option<&[u32]>) -> DecodeOut {
         let d = &rs.decoders[node.dec];
         let mut pmatch = 0usize;
         if let Some(pm) = &d.prematch {
+            if !prematch_possible(rs, node.dec, hits) {
+                continue;
+            }
             match pm.find_end(log) {
                 Some(e) => pmatch = e,
                 None => continue,
@@ -563,7 +589,12 @@ fn decode(rs: &Ruleset, log: &str, pname_roots: Option<&[u32]>) -> DecodeOut {
                     } else {
                         0
                     };
-                    if let Some(e) = pm.find_end(from(log, base)) {
+                    let found_end = if prematch_possible(rs, chain[k], hits) {
+                        pm.find_end(from(log, base))
+                    } else {
+                        None
+                    };
+                    if let Some(e) = found_end {
                         cmatch = base + e;
                         out.decoder = Some(chain[k]);
                         found = true;

@@ -84,16 +84,35 @@ struct SubRegex {
     closures: Vec<usize>,
     /// A literal run (lower-case) every match of this alternative contains.
     required: Option<RareNeedle>,
+    /// For `^`-anchored alternatives, the literal bytes the text must start with.
+    prefix: Vec<u8>,
 }
 
 impl SubRegex {
     #[inline]
     fn may_match(&self, b: &[u8]) -> bool {
+        if !self.prefix.is_empty() {
+            return b.len() >= self.prefix.len()
+                && b[..self.prefix.len()].eq_ignore_ascii_case(&self.prefix);
+        }
         match &self.required {
             Some(r) => r.found_in(b),
             None => true,
         }
     }
+}
+
+/// Leading literal bytes of an anchored alternative (up to the first class or group; a byte
+/// followed by nothing special is literal in OS_Regex, '+'/'*' only follow a class).
+fn anchored_prefix(sub: &SubRegex) -> Vec<u8> {
+    if !sub.begin {
+        return Vec::new();
+    }
+    sub.pat
+        .iter()
+        .take_while(|&&c| c != 0 && c != BS && c != b'(')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// How common a byte is in log text (higher = rarer), to pick the byte a substring search
@@ -341,8 +360,10 @@ impl OsRegex {
                     end,
                     closures,
                     required: None,
+                    prefix: Vec::new(),
                 };
                 sub.required = longest_literal(&sub).map(RareNeedle::new);
+                sub.prefix = anchored_prefix(&sub);
                 subs.push(sub);
                 if at_end {
                     break;

@@ -331,6 +331,8 @@ pub struct Ruleset {
     pub(crate) n_literals: usize,
     /// Per rule: literal ids of which one must occur for the rule to match.
     pub(crate) rule_literals: Vec<Option<Box<[u32]>>>,
+    /// Per decoder: literal ids of which one must occur for its prematch to match.
+    pub(crate) prematch_literals: Vec<Option<Box<[u32]>>>,
 }
 
 /// Builds a [`Ruleset`] from in-memory files. Sans-IO: the caller reads the files.
@@ -900,6 +902,23 @@ fn build_literal_prefilter(rs: &mut Ruleset) {
                 .into_boxed_slice()
         }));
     }
+    // Decoder prematches: a prematch whose literals are all absent cannot match (a suffix of
+    // the message holds no literal the message lacks).
+    let mut per_decoder = Vec::with_capacity(rs.decoders.len());
+    for d in &rs.decoders {
+        let lits = d.prematch.as_ref().and_then(|p| p.required_any());
+        per_decoder.push(lits.map(|lits| {
+            lits.into_iter()
+                .map(|l| {
+                    *ids.entry(l.clone()).or_insert_with(|| {
+                        needles.push(l);
+                        (needles.len() - 1) as u32
+                    })
+                })
+                .collect::<Vec<u32>>()
+                .into_boxed_slice()
+        }));
+    }
     if needles.is_empty() {
         return;
     }
@@ -912,6 +931,7 @@ fn build_literal_prefilter(rs: &mut Ruleset) {
             rs.literals = Some(ac);
             rs.n_literals = needles.len();
             rs.rule_literals = per_rule;
+            rs.prematch_literals = per_decoder;
         }
         // Too large to build: run without the prefilter (same verdicts, slower).
         Err(_) => {}
