@@ -6,8 +6,8 @@ use crate::app::{self, AppState, TxRef};
 use crate::decode::{self, tcpflag, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::detect::{apply_transforms, match_group, Ctx};
 use crate::rules::{
-    Action, AppProto, Buf, FlowbitCmd, FlowbitOp, PktCheck, Proto, Rule, Side, ThresholdKind,
-    Track, XTrack, XbitOp,
+    Action, AppProto, Buf, FlowbitCmd, FlowbitOp, FlowintCmd, IntCmp, PktCheck, Proto, Rule, Side,
+    ThresholdKind, Track, XTrack, XbitOp,
 };
 use crate::ruleset::RuleSet;
 use std::borrow::Cow;
@@ -379,6 +379,8 @@ struct Flow {
     app: AppState,
     pd_buf: [Vec<u8>; 2],
     flowbits: Vec<u64>,
+    /// `flowint` variables of this flow (few per flow: a small list beats a map).
+    ints: Vec<(u32, i64)>,
     alerted: HashSet<(u64, u32)>,
     seen: [bool; 2],
     /// IP-only rules whose header matches this flow direction (computed on its first packet).
@@ -799,6 +801,7 @@ impl Engine {
                     app: AppState::None,
                     pd_buf: [Vec::new(), Vec::new()],
                     flowbits: Vec::new(),
+                    ints: Vec::new(),
                     alerted: HashSet::new(),
                     seen: [false, false],
                     iponly: [None, None],
@@ -1290,6 +1293,45 @@ impl Engine {
         }
     }
 
+    fn flowint_ok(r: &Rule, flow: &Flow) -> bool {
+        r.flowint.iter().filter(|o| !o.modifies()).all(|o| {
+            let cur = flow.ints.iter().find(|(v, _)| *v == o.var).map(|x| x.1);
+            match (o.op, cur) {
+                (FlowintCmd::IsSet, c) => c.is_some(),
+                (FlowintCmd::NotSet, c) => c.is_none(),
+                (FlowintCmd::Cmp(_), None) => false,
+                (FlowintCmd::Cmp(c), Some(x)) => match c {
+                    IntCmp::Eq => x == o.value,
+                    IntCmp::Ne => x != o.value,
+                    IntCmp::Lt => x < o.value,
+                    IntCmp::Gt => x > o.value,
+                    IntCmp::Le => x <= o.value,
+                    IntCmp::Ge => x >= o.value,
+                },
+                _ => true,
+            }
+        })
+    }
+
+    fn apply_flowint(r: &Rule, flow: &mut Flow) {
+        for o in r.flowint.iter().filter(|o| o.modifies()) {
+            let i = match flow.ints.iter().position(|(v, _)| *v == o.var) {
+                Some(i) => i,
+                None if flow.ints.len() < 64 => {
+                    flow.ints.push((o.var, 0));
+                    flow.ints.len() - 1
+                }
+                None => continue,
+            };
+            let x = &mut flow.ints[i].1;
+            *x = match o.op {
+                FlowintCmd::Assign => o.value,
+                FlowintCmd::Add => x.saturating_add(o.value),
+                _ => x.saturating_sub(o.value),
+            };
+        }
+    }
+
     fn xbit_key(op: &XbitOp, p: &Pkt<'_>) -> (u32, ThrKey) {
         let k = match op.track {
             XTrack::Src => ThrKey::Ip(p.src),
@@ -1430,6 +1472,7 @@ impl Engine {
             }
             if !Self::checks_match(r, p, flow, None)
                 || !Self::flowbits_ok(r, flow)
+                || !Self::flowint_ok(r, flow)
                 || !self.xbits_ok(r, p)
             {
                 continue;
@@ -1493,6 +1536,7 @@ impl Engine {
                 continue;
             }
             Self::apply_flowbits(r, flow);
+            Self::apply_flowint(r, flow);
             self.apply_xbits(r, p);
             // Suricata applies drop and pass to the whole flow when the rule is IP-only (or
             // like it) or matched in the stream or the application layer.
@@ -1595,6 +1639,7 @@ impl Engine {
             }
             if !Self::checks_match(r, p, flow, Some((&flow.app, tx)))
                 || !Self::flowbits_ok(r, flow)
+                || !Self::flowint_ok(r, flow)
                 || !self.xbits_ok(r, p)
             {
                 continue;
@@ -1636,6 +1681,7 @@ impl Engine {
             }
             flow.alerted.insert((key, ri));
             Self::apply_flowbits(r, flow);
+            Self::apply_flowint(r, flow);
             self.apply_xbits(r, p);
             if r.action == Action::Pass {
                 flow.passed = true;

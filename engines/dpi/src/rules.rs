@@ -564,6 +564,44 @@ pub enum FlowbitOp {
     IsNotSet(Vec<u32>, bool),
 }
 
+/// `flowint:NAME,OP[,VALUE]`: an integer per flow, modified (`=`, `+`, `-`) or tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowintOp {
+    pub var: u32,
+    pub op: FlowintCmd,
+    pub value: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowintCmd {
+    Assign,
+    Add,
+    Sub,
+    Cmp(IntCmp),
+    IsSet,
+    NotSet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntCmp {
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+impl FlowintOp {
+    /// Whether this is a modification (applied when the rule matches) rather than a test.
+    pub fn modifies(&self) -> bool {
+        matches!(
+            self.op,
+            FlowintCmd::Assign | FlowintCmd::Add | FlowintCmd::Sub
+        )
+    }
+}
+
 /// Whose bit an `xbits` operation reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum XTrack {
@@ -652,6 +690,7 @@ pub struct Rule {
     pub checks: Vec<PktCheck>,
     pub flowbits: Vec<FlowbitOp>,
     pub xbits: Vec<XbitOp>,
+    pub flowint: Vec<FlowintOp>,
     pub threshold: Option<Threshold>,
     pub detection_filter: Option<Threshold>,
     pub noalert: bool,
@@ -1147,6 +1186,7 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
         checks: Vec::new(),
         flowbits: Vec::new(),
         xbits: Vec::new(),
+        flowint: Vec::new(),
         threshold: None,
         detection_filter: None,
         noalert: false,
@@ -1501,6 +1541,42 @@ fn parse_rule_inner(l: &str, ctx: &mut ParseCtx<'_>) -> Result<Rule, RuleError> 
                     "isnotset" => FlowbitOp::IsNotSet(ids, or),
                     _ => return inv(format!("bad flowbits command {cmd:?}")),
                 });
+            }
+            "flowint" => {
+                need("name, operator and value")?;
+                let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+                let (name, op) = match parts.as_slice() {
+                    [n, o, ..] if !n.is_empty() => (*n, *o),
+                    _ => return inv(format!("flowint {v:?}: expected NAME,OPERATOR[,VALUE]")),
+                };
+                let op = match op {
+                    "=" => FlowintCmd::Assign,
+                    "+" => FlowintCmd::Add,
+                    "-" => FlowintCmd::Sub,
+                    "==" => FlowintCmd::Cmp(IntCmp::Eq),
+                    "!=" => FlowintCmd::Cmp(IntCmp::Ne),
+                    "<" => FlowintCmd::Cmp(IntCmp::Lt),
+                    ">" => FlowintCmd::Cmp(IntCmp::Gt),
+                    "<=" => FlowintCmd::Cmp(IntCmp::Le),
+                    ">=" => FlowintCmd::Cmp(IntCmp::Ge),
+                    "isset" => FlowintCmd::IsSet,
+                    "notset" | "isnotset" => FlowintCmd::NotSet,
+                    o => return inv(format!("flowint: unknown operator {o:?}")),
+                };
+                let value = match (op, parts.get(2)) {
+                    (FlowintCmd::IsSet | FlowintCmd::NotSet, _) => 0,
+                    (_, Some(x)) => match x.parse::<i64>() {
+                        Ok(n) => n,
+                        Err(_) => {
+                            return Err(RuleError::Unsupported(
+                                "flowint with a variable operand".into(),
+                            ))
+                        }
+                    },
+                    (_, None) => return inv(format!("flowint {v:?}: missing value")),
+                };
+                let var = ctx.names.bit(&format!("flowint:{name}"));
+                r.flowint.push(FlowintOp { var, op, value });
             }
             "xbits" => {
                 need("command")?;
@@ -2262,6 +2338,20 @@ mod tests {
             parse(r#"alert tcp any any -> any any (msg:"x"; asn1:oversize_length 100; sid:9;)"#)
                 .unwrap_err();
         assert_eq!(e, (Some(9), RuleError::Unsupported("asn1".into())));
+    }
+
+    #[test]
+    fn flowint_parses_modifications_and_tests() {
+        let r = parse(r#"alert tcp any any -> any any (msg:"x"; flowint:cnt,+,1; flowint:cnt,>=,3; flowint:other,notset; sid:9;)"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.flowint.len(), 3);
+        assert!(r.flowint[0].modifies());
+        assert_eq!(r.flowint[1].op, FlowintCmd::Cmp(IntCmp::Ge));
+        assert_eq!(r.flowint[2].op, FlowintCmd::NotSet);
+        assert!(
+            parse(r#"alert tcp any any -> any any (msg:"x"; flowint:cnt,~,1; sid:9;)"#).is_err()
+        );
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl RuleSet {
                         if r.groups.is_empty()
                             && r.checks.is_empty()
                             && r.xbits.is_empty()
+                            && r.flowint.is_empty()
                             && r.app.is_none()
                             && !r.flowbits.iter().any(|f| {
                                 matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..))

@@ -1,4 +1,5 @@
-//! `xbits`: bits kept per host or host pair across flows, with expiry.
+//! Rule state beyond flowbits: `xbits` (bits per host or host pair across flows, with expiry)
+//! and `flowint` (integers per flow).
 
 use bannin_dpi::{Alert, Config, Engine, LoadOptions, RuleSet, RuleSource, Timestamp, Vars};
 use std::sync::Arc;
@@ -6,6 +7,8 @@ use std::sync::Arc;
 const RULES: &str = r#"alert udp any any -> any 9999 (msg:"mark"; content:"MARK"; xbits:set,seen,track ip_src,expire 10; xbits:noalert; sid:1;)
 alert udp any any -> any 9999 (msg:"after mark"; content:"DATA"; xbits:isset,seen,track ip_src; sid:2;)
 alert udp any any -> any 9999 (msg:"pair"; content:"PAIR"; xbits:isset,seen,track ip_pair; sid:3;)
+alert udp any any -> any 9999 (msg:"count"; content:"CNT"; flowint:n,+,1; noalert; sid:10;)
+alert udp any any -> any 9999 (msg:"third"; content:"CNT"; flowint:n,>=,3; sid:11;)
 "#;
 
 fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, payload: &[u8]) -> Vec<u8> {
@@ -49,7 +52,7 @@ fn run(frames: &[(u64, Vec<u8>)]) -> Vec<Alert> {
             action_order: &[],
         },
     );
-    assert_eq!(rs.stats.loaded, 3, "{:?}", rs.stats.warnings);
+    assert_eq!(rs.stats.loaded, 5, "{:?}", rs.stats.warnings);
     let mut e = Engine::new(Arc::new(rs), Config::default());
     let mut out = Vec::new();
     for (t, f) in frames {
@@ -88,4 +91,21 @@ fn a_host_bit_set_in_one_flow_is_seen_in_another_until_it_expires() {
 fn pair_tracking_is_not_satisfied_by_a_source_bit() {
     let out = run(&[(1, udp(A, B, 1000, b"MARK")), (2, udp(A, B, 1001, b"PAIR"))]);
     assert!(out.iter().all(|a| a.signature_id != 3));
+}
+
+#[test]
+fn flowint_counts_per_flow_and_tests_the_count() {
+    let out = run(&[
+        (1, udp(A, B, 1000, b"CNT")),
+        (1, udp(A, B, 1000, b"CNT")),
+        (1, udp(A, C, 1000, b"CNT")), // another flow: its own counter
+        (1, udp(A, B, 1000, b"CNT")),
+        (1, udp(A, B, 1000, b"CNT")),
+    ]);
+    let at: Vec<u64> = out
+        .iter()
+        .filter(|a| a.signature_id == 11)
+        .map(|a| a.pcap_cnt)
+        .collect();
+    assert_eq!(at, vec![4, 5]);
 }
