@@ -515,3 +515,32 @@ async fn missing_ruleset_is_an_error_naming_it() {
         assert!(err.contains("default log ruleset"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn copytruncate_while_stopped_reads_the_rest_from_the_copy_then_the_new_content() {
+    let s = setup();
+    let path = s.root.join("app.log");
+    append(&path, 0..10);
+    let mut r = s.start(&files_entry(&path));
+    let mut ev = r
+        .until(Duration::from_secs(5), |e| count_seq(e) == 10)
+        .await;
+    ev.extend(r.stop().await);
+    assert_exactly(&ev, 0..10);
+    append(&path, 10..20);
+    std::fs::copy(&path, s.root.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, 20..25);
+    let mut r = s.start(&files_entry(&path));
+    let mut ev = r
+        .until(Duration::from_secs(5), |e| count_seq(e) == 15)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ev.extend(r.stop().await);
+    assert_exactly(&ev, 10..25);
+}

@@ -29,7 +29,7 @@ use super::journald::{self, JournalLine};
 use super::paths::PathPattern;
 use super::ruleset_dir::RulesetFiles;
 use super::state::StateStore;
-use super::tail::{find_renamed, fingerprint_file, Change, SourceTag, Tailed};
+use super::tail::{find_copy, find_renamed, fingerprint_file, Change, SourceTag, Tailed};
 
 /// Longest wait between two looks at the files.
 const POLL: Duration = Duration::from_millis(250);
@@ -631,7 +631,28 @@ impl Collector {
             Some(r) if fingerprint_file(&file, r.fp.len)? == r.fp && r.offset <= m.len() => {
                 r.offset
             }
-            Some(_) => 0,
+            Some(r) => {
+                // Truncated or rewritten while the agent was stopped (copytruncate): the lines
+                // after the saved offset are in the rotated copy, if it is still there.
+                if let Some((copy, f)) = find_copy(p, &r.fp, r.offset + 1) {
+                    tracing::info!(
+                        path = %p.display(),
+                        copy = %copy.display(),
+                        "logs: reading the end of a file truncated while the agent was stopped"
+                    );
+                    let cm = f.metadata()?;
+                    if !tracked.contains(&(cm.dev(), cm.ino())) {
+                        let mut t =
+                            Tailed::open(p, idx, self.tag(idx, p), f, self.framer(idx, r.offset))?;
+                        // Positions are kept under the copy's own inode.
+                        t.path = copy;
+                        t.retire_at = Some(Instant::now() + RETIRE_AFTER);
+                        tracked.insert((t.dev, t.ino));
+                        self.draining.push(t);
+                    }
+                }
+                0
+            }
             None => {
                 let seen_here = !self.store.files_at(p)?.is_empty();
                 if first && !self.inputs[idx].known && !seen_here && self.only_future {
