@@ -6,6 +6,16 @@
 //! lines through the same decoder and rule trees upstream builds, with per-session correlation
 //! (`if_matched_*`, `frequency`, `timeframe`, `same_*`/`different_*`).
 //!
+//! Upstream's built-in C parts that rulesets name are rewritten here: the JSON, SonicWall, PF
+//! and SymantecWS plugin decoders and the `<compiled_rule>` functions; OSSECAlert_Decoder and
+//! upstream's internal decoders (rootcheck, syscheck, hostinfo, windows_eventchannel) are not,
+//! and rules needing them are reported at load. Correlation follows OSSEC 4.x's observable
+//! behaviour, with list limits chosen by [`CorrelationLimits`].
+//!
+//! Speed comes from doing per message only what a message can need: one Aho-Corasick pass over
+//! the lower-cased message tells which literals occur, and rules or decoder prematches whose
+//! required literals are all absent are skipped without running their patterns.
+//!
 //! What it must never do: open files or sockets (it is sans-IO: callers hand it file contents,
 //! lines and times), panic on hostile input, or silently misread a rule: any construct it does not
 //! support is reported once at load with file, line and rule id, and that rule is skipped.
