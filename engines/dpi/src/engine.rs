@@ -1422,12 +1422,7 @@ impl Engine {
         // Prefilter hits are few: sort only them, then merge with the (already ordered) lists of
         // rules that are candidates on every packet.
         let mut hits_pf: Vec<u32> = Vec::new();
-        let proto_k = match p.proto {
-            PROTO_TCP => 0,
-            PROTO_UDP => 1,
-            _ => 2,
-        };
-        if let Some(pf) = &rs.pkt_pf[proto_k * 2 + usize::from(!to_server)] {
+        if let Some(pf) = &rs.pkt_pf {
             let seen = &mut self.seen_stamp;
             // The raw packet only needs its own scan when it differs from the stream bytes (overlaps, retransmissions).
             let raw_differs = scan_raw && !p.payload.is_empty() && pkt_buf != p.payload;

@@ -68,9 +68,7 @@ impl Prefilter {
 
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    /// Packet/stream prefilters by transport (TCP, UDP, other) and direction (to server, to
-    /// client): a response body is not scanned for the patterns of to-server rules.
-    pub(crate) pkt_pf: [Option<Prefilter>; 6],
+    pub(crate) pkt_pf: Option<Prefilter>,
     /// Packet rules without a packet fast pattern (always candidates), ip-only rules excluded,
     /// split by IP protocol so a UDP packet never walks the TCP-only ones: [tcp, udp, other].
     pub(crate) pkt_always: [Vec<u32>; 3],
@@ -107,19 +105,6 @@ fn fb_rank(r: &Rule) -> u8 {
         (true, true) => 1,
         (false, false) => 1,
         (false, true) => 2,
-    }
-}
-
-/// Which transports a packet rule can apply to: (TCP, UDP, other IP).
-fn proto_classes(r: &Rule) -> (bool, bool, bool) {
-    use crate::rules::Proto;
-    match r.proto {
-        Proto::Tcp | Proto::TcpPkt | Proto::TcpStream => (true, false, false),
-        Proto::Udp => (false, true, false),
-        Proto::Icmp => (false, false, true),
-        Proto::App(AppProto::Dns) => (true, true, false),
-        Proto::App(_) => (true, r.app == Some(AppProto::Dns), false),
-        Proto::Ip => (true, true, true),
     }
 }
 
@@ -211,7 +196,7 @@ impl RuleSet {
         rules.sort_by_key(|r| (action_rank(r.action, opts.action_order), fb_rank(r)));
         stats.loaded = rules.len();
 
-        let mut pkt_pats: [Vec<(Vec<u8>, u32)>; 6] = Default::default();
+        let mut pkt_pats = Vec::new();
         let mut pkt_always: [Vec<u32>; 3] = [Vec::new(), Vec::new(), Vec::new()];
         let mut ip_only = Vec::new();
         let mut tx_pats: BTreeMap<Buf, Vec<(Vec<u8>, u32)>> = BTreeMap::new();
@@ -245,21 +230,7 @@ impl RuleSet {
                 }
             } else {
                 match fast {
-                    Some((Buf::Pkt, p)) => {
-                        let (t, u, o) = proto_classes(r);
-                        let (ts, tc) = match (r.flow.to_server, r.flow.to_client) {
-                            (true, false) => (true, false),
-                            (false, true) => (false, true),
-                            _ => (true, true),
-                        };
-                        for (k, on) in [t, u, o].into_iter().enumerate() {
-                            for (d, dir_on) in [ts, tc].into_iter().enumerate() {
-                                if on && dir_on {
-                                    pkt_pats[k * 2 + d].push((p.clone(), i));
-                                }
-                            }
-                        }
-                    }
+                    Some((Buf::Pkt, p)) => pkt_pats.push((p, i)),
                     _ => {
                         // IP-only as Suricata has it: header, flow bits set/unset and
                         // thresholds only. Their header match is computed once per flow
@@ -275,7 +246,17 @@ impl RuleSet {
                         {
                             ip_only.push(i)
                         } else {
-                            let (t, u, o) = proto_classes(r);
+                            use crate::rules::Proto;
+                            let (t, u, o) = match r.proto {
+                                Proto::Tcp | Proto::TcpPkt | Proto::TcpStream => {
+                                    (true, false, false)
+                                }
+                                Proto::Udp => (false, true, false),
+                                Proto::Icmp => (false, false, true),
+                                Proto::App(AppProto::Dns) => (true, true, false),
+                                Proto::App(_) => (true, r.app == Some(AppProto::Dns), false),
+                                Proto::Ip => (true, true, true),
+                            };
                             for (k, on) in [t, u, o].into_iter().enumerate() {
                                 if on {
                                     pkt_always[k].push(i);
@@ -292,7 +273,7 @@ impl RuleSet {
             .collect();
         RuleSet {
             rules,
-            pkt_pf: pkt_pats.map(Prefilter::build),
+            pkt_pf: Prefilter::build(pkt_pats),
             pkt_always,
             ip_only,
             tx_pf,
