@@ -50,10 +50,10 @@ EOF
 }
 
 agent_start() {
-  BANNIN_LOG=info "$B/bannin-agent" run --config "$W/$1.toml" 2>"$W/$1.log" &
+  BANNIN_LOG=info "$B/bannin-agent" run --config "$W/$1.toml" 2>"$W/$1.agent.log" &
   APID=$!
-  until grep -q "logs: collecting" "$W/$1.log"; do
-    kill -0 $APID 2>/dev/null || { cat "$W/$1.log"; exit 1; }
+  until grep -q "logs: collecting" "$W/$1.agent.log"; do
+    kill -0 $APID 2>/dev/null || { cat "$W/$1.agent.log"; exit 1; }
     sleep 0.1
   done
 }
@@ -82,42 +82,50 @@ PY
 }
 
 # --- 1. throughput -------------------------------------------------------------------------------
-if [ -d "$SHARED/corpus/logs/ossec" ]; then
-  RS="$SHARED/corpus/logs/ossec"
-  python3 "$SHARED/tools/gen_syslog_corpus.py" mixed 100000 42 > "$W/mixed.log"
-  : > "$W/corpus.log"
-  while [ "$(wc -l < "$W/corpus.log")" -lt "$LINES" ]; do cat "$W/mixed.log" >> "$W/corpus.log"; done
-  n=$(wc -l < "$W/corpus.log")
-  size=$(stat -c %s "$W/corpus.log")
-  cat "$W/corpus.log" > /dev/null
+# Two corpora: `nomatch` (no alerts: the collector's own cost) and `mixed` (many alerts: adds the
+# cost of turning them into events, the outbox and delivery to the manager).
+throughput() {
+  local kind=$1 RS=$2
+  python3 "$SHARED/tools/gen_syslog_corpus.py" "$kind" 100000 42 > "$W/$kind.gen"
+  : > "$W/$kind.corpus"
+  while [ "$(wc -l < "$W/$kind.corpus")" -lt "$LINES" ]; do cat "$W/$kind.gen" >> "$W/$kind.corpus"; done
+  local n size lt_cpu lt_load alerts c0 c1 t0 t1 rss
+  n=$(wc -l < "$W/$kind.corpus")
+  size=$(stat -c %s "$W/$kind.corpus")
+  cat "$W/$kind.corpus" > /dev/null
   /usr/bin/time -f "%U %S" -o "$W/lt.time" "$B/bannin-agent" logtest --json --ruleset "$RS" \
-    < "$W/corpus.log" > /dev/null 2> "$W/lt.err"
+    < "$W/$kind.corpus" > "$W/lt.out" 2> "$W/lt.err"
   lt_cpu=$(awk '{print $1+$2}' "$W/lt.time")
   lt_load=$(sed -n 's/.*loaded in \([0-9.]*\) ms.*/\1/p' "$W/lt.err" | head -1)
-  agent_setup tput "$RS" "$W/tput.log"
-  : > "$W/tput.log"
-  agent_start tput
+  alerts=$(grep -c '"alert":true' "$W/lt.out" || true)
+  agent_setup "tput-$kind" "$RS" "$W/tput-$kind.followed"
+  : > "$W/tput-$kind.followed"
+  agent_start "tput-$kind"
   sleep 1
   c0=$(cpu_ticks $APID)
   t0=$(date +%s.%N)
-  cat "$W/corpus.log" >> "$W/tput.log"
-  while [ "$(offset tput "$W/tput.log")" -lt "$size" ]; do sleep 0.1; done
+  cat "$W/$kind.corpus" >> "$W/tput-$kind.followed"
+  while [ "$(offset "tput-$kind" "$W/tput-$kind.followed")" -lt "$size" ]; do sleep 0.1; done
   t1=$(date +%s.%N)
   c1=$(cpu_ticks $APID)
   rss=$(awk '/VmHWM/ {print $2}' /proc/$APID/status)
   kill -TERM $APID; wait $APID || true
-  python3 - "$n" "$lt_cpu" "$lt_load" "$c0" "$c1" "$hz" "$t0" "$t1" "$rss" <<'PY'
+  python3 - "$n" "$lt_cpu" "$lt_load" "$c0" "$c1" "$hz" "$t0" "$t1" "$rss" "$kind" "$alerts" <<'PY'
 import sys
 n = int(sys.argv[1]); lt_cpu = float(sys.argv[2]); load = float(sys.argv[3] or 0) / 1000
 c0, c1, hz = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
 wall = float(sys.argv[8]) - float(sys.argv[7]); rss = int(sys.argv[9]) / 1024
+kind, alerts = sys.argv[10], int(sys.argv[11])
 eng = max(lt_cpu - load, 1e-9); col = max((c1 - c0) / hz, 1e-9)
-print(f"throughput ({n} lines, OSSEC ruleset, mixed corpus):")
+print(f"throughput, {kind} corpus ({n} lines, {alerts} alerts, OSSEC ruleset):")
 print(f"  engine alone (logtest --json, load {load*1000:.0f} ms subtracted): {eng:.2f} CPU-s = {n/eng:,.0f} lines/CPU-s")
 print(f"  collector + engine (bannin-agent run, alerts to the manager):  {col:.2f} CPU-s = {n/col:,.0f} lines/CPU-s "
       f"({wall:.1f} s wall incl. up to 1 s offset flush), agent peak RSS {rss:.1f} MB")
 print(f"  collector overhead: {(col/eng - 1)*100:+.1f}% (goal: under +10%)")
 PY
+}
+if [ -d "$SHARED/corpus/logs/ossec" ]; then
+  for kind in nomatch mixed; do throughput "$kind" "$SHARED/corpus/logs/ossec"; done
 else
   echo "throughput: SKIP ($SHARED/corpus/logs absent)"
 fi
